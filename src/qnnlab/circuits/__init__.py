@@ -1,0 +1,29 @@
+"""The circuit IR: :class:`Circuit`, gates, parameter slots, observables, OpenQASM 3 export."""
+
+from qnnlab.circuits.circuit import Circuit, CircuitError, Discard, Param
+from qnnlab.circuits.gates import GATE_SPECS, Angle, Gate, gate_matrix
+from qnnlab.circuits.paulis import (
+    BasisProjector,
+    Observable,
+    PauliString,
+    PauliSum,
+    as_observable,
+    pauli,
+)
+
+__all__ = [
+    "GATE_SPECS",
+    "Angle",
+    "BasisProjector",
+    "Circuit",
+    "CircuitError",
+    "Discard",
+    "Gate",
+    "Observable",
+    "Param",
+    "PauliString",
+    "PauliSum",
+    "as_observable",
+    "gate_matrix",
+    "pauli",
+]

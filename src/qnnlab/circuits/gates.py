@@ -1,0 +1,173 @@
+"""The gate alphabet: what each gate *is* (qubits, angles, matrix, shift rule), not how it runs.
+
+Conventions (``docs/conventions.md``):
+
+* Rotations are ``R_P(theta) = exp(-i theta P / 2) = cos(theta/2) I - i sin(theta/2) P`` for a
+  Pauli string ``P``; ``RX, RY, RZ`` are the single-qubit cases.
+* ``U3(theta, phi, lam) = [[cos(theta/2), -e^{i lam} sin(theta/2)],
+  [e^{i phi} sin(theta/2), e^{i(phi+lam)} cos(theta/2)]]
+  = e^{i(phi+lam)/2} RZ(phi) RY(theta) RZ(lam)``
+  (the OpenQASM ``U`` gate).
+* Controlled gates list the control(s) first:
+  ``CR_P(theta) = |0><0| (x) I + |1><1| (x) R_P(theta)``.
+* A gate matrix on qubits ``(q_0, ..., q_{k-1})`` is indexed big-endian: ``q_0`` is the most
+  significant bit of the row and column index.
+
+Matrices are built with ``jax.numpy`` from an angle vector so every engine can differentiate
+through them; ``dense_matrix`` gives the NumPy ``complex128`` version for references.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import jax.numpy as jnp
+import numpy as np
+
+from qnnlab.circuits.paulis import PAULI_MATRICES
+
+#: Shift rules for parameter-shift gradients.
+#: ``two_term``: generator with eigenvalues +-1/2: ``df = [f(+pi/2) - f(-pi/2)] / 2``.
+#: ``four_term``: generator with eigenvalues {0, +-1/2} (controlled rotations), Anselmetti et al.,
+#: New J. Phys. 23, 113010 (2021), Eq. (13).
+SHIFT_RULES: dict[str, tuple[tuple[float, float], ...]] = {
+    "two_term": ((0.5, math.pi / 2), (-0.5, -math.pi / 2)),
+    "four_term": (
+        ((math.sqrt(2) + 1) / (4 * math.sqrt(2)), math.pi / 2),
+        (-(math.sqrt(2) + 1) / (4 * math.sqrt(2)), -math.pi / 2),
+        (-(math.sqrt(2) - 1) / (4 * math.sqrt(2)), 3 * math.pi / 2),
+        ((math.sqrt(2) - 1) / (4 * math.sqrt(2)), -3 * math.pi / 2),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Angle:
+    """One angle argument: ``scale * theta[slot] + offset``, or a constant when ``slot`` is None."""
+
+    slot: int | None
+    scale: float = 1.0
+    offset: float = 0.0
+
+    @property
+    def is_constant(self) -> bool:
+        return self.slot is None
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    """Static description of one gate type."""
+
+    name: str
+    n_qubits: int | None  # None: variable (Pauli rotations, fixed unitaries)
+    n_angles: int
+    shift_rule: str | None  # key of SHIFT_RULES, None for fixed gates
+    qasm: str | None = None  # OpenQASM 3 stdgates name, if any
+
+
+GATE_SPECS: dict[str, GateSpec] = {
+    spec.name: spec
+    for spec in (
+        GateSpec("rx", 1, 1, "two_term", "rx"),
+        GateSpec("ry", 1, 1, "two_term", "ry"),
+        GateSpec("rz", 1, 1, "two_term", "rz"),
+        GateSpec("pauli_rot", None, 1, "two_term"),
+        GateSpec("u3", 1, 3, "two_term", "U"),
+        GateSpec("crx", 2, 1, "four_term", "crx"),
+        GateSpec("cry", 2, 1, "four_term", "cry"),
+        GateSpec("crz", 2, 1, "four_term", "crz"),
+        GateSpec("h", 1, 0, None, "h"),
+        GateSpec("x", 1, 0, None, "x"),
+        GateSpec("cnot", 2, 0, None, "cx"),
+        GateSpec("cz", 2, 0, None, "cz"),
+        GateSpec("swap", 2, 0, None, "swap"),
+        GateSpec("cswap", 3, 0, None, "cswap"),
+        GateSpec("unitary", None, 0, None),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One gate instance in a circuit.
+
+    Attributes:
+        name: key of :data:`GATE_SPECS`.
+        qubits: the qubits it acts on, in matrix order (controls first).
+        angles: one :class:`Angle` per angle argument.
+        paulis: for ``pauli_rot``, the letters of ``P`` on ``qubits`` in order (e.g. ``"XX"``).
+        matrix: for ``unitary``, the fixed ``2**k x 2**k`` complex matrix.
+    """
+
+    name: str
+    qubits: tuple[int, ...]
+    angles: tuple[Angle, ...] = ()
+    paulis: str | None = None
+    matrix: np.ndarray | None = field(default=None, compare=False)
+
+    @property
+    def spec(self) -> GateSpec:
+        return GATE_SPECS[self.name]
+
+    @property
+    def is_parametrized(self) -> bool:
+        return any(not a.is_constant for a in self.angles)
+
+
+def _rotation(pauli_matrix: np.ndarray, theta, dtype):
+    """``cos(theta/2) I - i sin(theta/2) P`` as a JAX array."""
+    eye = jnp.eye(pauli_matrix.shape[0], dtype=dtype)
+    c = jnp.cos(theta / 2).astype(dtype)
+    s = jnp.sin(theta / 2).astype(dtype)
+    return c * eye - 1j * s * jnp.asarray(pauli_matrix, dtype=dtype)
+
+
+def _pauli_word_matrix(letters: str) -> np.ndarray:
+    out = np.eye(1, dtype=np.complex128)
+    for letter in letters:
+        out = np.kron(out, PAULI_MATRICES[letter])
+    return out
+
+
+def _controlled(target, dtype):
+    dim = target.shape[0]
+    top = jnp.concatenate([jnp.eye(dim, dtype=dtype), jnp.zeros((dim, dim), dtype=dtype)], axis=1)
+    bottom = jnp.concatenate([jnp.zeros((dim, dim), dtype=dtype), target], axis=1)
+    return jnp.concatenate([top, bottom], axis=0)
+
+
+def _u3(theta, phi, lam, dtype):
+    c = jnp.cos(theta / 2).astype(dtype)
+    s = jnp.sin(theta / 2).astype(dtype)
+    e_phi = jnp.exp(1j * phi.astype(dtype))
+    e_lam = jnp.exp(1j * lam.astype(dtype))
+    return jnp.stack([jnp.stack([c, -e_lam * s]), jnp.stack([e_phi * s, e_phi * e_lam * c])])
+
+
+_FIXED = {
+    "h": np.array([[1, 1], [1, -1]]) / np.sqrt(2),
+    "x": PAULI_MATRICES["X"],
+    "cnot": np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]]),
+    "cz": np.diag([1, 1, 1, -1]),
+    "swap": np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]]),
+    "cswap": np.eye(8)[[0, 1, 2, 3, 4, 6, 5, 7]],
+}
+
+
+def gate_matrix(gate: Gate, angles, dtype=jnp.complex64):
+    """The gate's unitary as a JAX array, given its evaluated angles (a 1-D array)."""
+    name = gate.name
+    if name in ("rx", "ry", "rz"):
+        return _rotation(PAULI_MATRICES[name[1].upper()], angles[0], dtype)
+    if name == "pauli_rot":
+        return _rotation(_pauli_word_matrix(gate.paulis), angles[0], dtype)
+    if name == "u3":
+        return _u3(angles[0], angles[1], angles[2], dtype)
+    if name in ("crx", "cry", "crz"):
+        return _controlled(_rotation(PAULI_MATRICES[name[2].upper()], angles[0], dtype), dtype)
+    if name in _FIXED:
+        return jnp.asarray(_FIXED[name], dtype=dtype)
+    if name == "unitary":
+        return jnp.asarray(gate.matrix, dtype=dtype)
+    raise KeyError(f"no matrix rule for gate {name!r}")
