@@ -1,7 +1,9 @@
 """Statevector engine: batched pure states in JAX, jit/vmap/grad-able.
 
-Picture: Schrödinger. The register is a tensor ``psi[b, q_0, ..., q_{n-1}]`` (batch first, qubit 0
-most significant). The input state fills ``circuit.input_qubits``; the other qubits start in
+Picture: Schrödinger. The register is a tensor ``psi[q_0, ..., q_{n-1}, b]`` (qubit 0 most
+significant, batch *last*: whatever qubits a gate acts on, the innermost memory axis is the batch,
+so every gate streams contiguous vectors). The input state fills ``circuit.input_qubits``; the
+other qubits start in
 ``|0>``. Fused gate blocks (:mod:`qnnlab.engines.plan`) are applied in order. Discarded qubits need
 no work here: no gate touches them again, and an expectation value of an observable on the alive
 qubits of the full pure state equals the one of the reduced state (the partial trace commutes
@@ -28,7 +30,7 @@ import jax.numpy as jnp
 from qnnlab.circuits.circuit import Circuit
 from qnnlab.circuits.paulis import BasisProjector, Observable
 from qnnlab.engines.plan import Plan, compile_circuit
-from qnnlab.engines.tensor_ops import apply_matrix, pauli_apply, z_signs
+from qnnlab.engines.tensor_ops import apply_matrix, pair_contraction, pauli_apply, z_signs
 from qnnlab.engines.validation import (
     InputError,
     check_observable,
@@ -39,19 +41,17 @@ from qnnlab.engines.validation import (
 
 
 def _embed_inputs(plan: Plan, psi_in, dtype):
-    """Full register tensor ``(B, 2, ..., 2)``: inputs on ``input_qubits``, ``|0>`` elsewhere."""
+    """Register tensor ``(2, ..., 2, B)``: inputs on ``input_qubits``, ``|0>`` elsewhere."""
     batch = psi_in.shape[0]
     k = len(plan.input_qubits)
-    tensor = psi_in.reshape((batch,) + (2,) * k)
-    n_fresh = plan.n_qubits - k
-    if n_fresh:
-        zero = jnp.zeros((2**n_fresh,), dtype=dtype).at[0].set(1)
-        tensor = jnp.tensordot(tensor, zero.reshape((2,) * n_fresh), axes=0)
-    order = list(plan.input_qubits) + [
-        q for q in range(plan.n_qubits) if q not in plan.input_qubits
-    ]
+    tensor = psi_in.T.reshape((2,) * k + (batch,))
+    fresh = [q for q in range(plan.n_qubits) if q not in plan.input_qubits]
+    if fresh:
+        zero = jnp.zeros((2 ** len(fresh),), dtype=dtype).at[0].set(1)
+        tensor = jnp.tensordot(zero.reshape((2,) * len(fresh)), tensor, axes=0)
+    order = fresh + list(plan.input_qubits)
     if order != list(range(plan.n_qubits)):
-        tensor = jnp.moveaxis(tensor, list(range(1, plan.n_qubits + 1)), [1 + q for q in order])
+        tensor = jnp.moveaxis(tensor, list(range(plan.n_qubits)), order)
     return tensor
 
 
@@ -61,31 +61,31 @@ def _block_matrices(plan: Plan, angles, dtype):
 
 def _evolve(plan: Plan, matrices, tensor):
     for block, matrix in zip(plan.blocks, matrices, strict=True):
-        tensor = apply_matrix(tensor, matrix, [1 + q for q in block.qubits])
+        tensor = apply_matrix(tensor, matrix, block.qubits)
     return tensor
 
 
 def expval_tensor(observable: Observable, tensor):
-    """``<psi|O|psi>`` per batch entry of a register tensor ``(B, 2, ..., 2)`` (real)."""
+    """``<psi|O|psi>`` per batch entry of a register tensor ``(2, ..., 2, B)`` (real)."""
     n = tensor.ndim - 1
-    axes = tuple(range(1, n + 1))
+    axes = tuple(range(n))
     if isinstance(observable, BasisProjector):
-        index = [slice(None)] + [slice(None)] * n
+        index = [slice(None)] * (n + 1)
         for q, b in zip(observable.qubits, observable.bits, strict=True):
-            index[1 + q] = b
+            index[q] = b
         amp = tensor[tuple(index)]
-        return jnp.sum(jnp.abs(amp) ** 2, axis=tuple(range(1, amp.ndim)))
+        return jnp.sum(jnp.abs(amp) ** 2, axis=tuple(range(amp.ndim - 1)))
     real = jnp.finfo(tensor.dtype).dtype
-    total = jnp.zeros(tensor.shape[0], dtype=real)
+    total = jnp.zeros(tensor.shape[-1], dtype=real)
     probs = None
     for coeff, p in observable.terms:
         if set(p.letters) <= {"Z"}:
             if probs is None:
                 probs = jnp.abs(tensor) ** 2
-            signs = z_signs(n, p.qubits, tensor.ndim, 1, real)
+            signs = z_signs(n, p.qubits, tensor.ndim, 0, real)
             total = total + coeff * jnp.sum(probs * signs, axis=axes)
         else:
-            moved = pauli_apply(tensor, [(1 + q, letter) for q, letter in p.ops])
+            moved = pauli_apply(tensor, p.ops)
             total = total + coeff * jnp.real(jnp.sum(jnp.conj(tensor) * moved, axis=axes))
     return total
 
@@ -96,12 +96,12 @@ def apply_observable(observable: Observable, tensor):
         mask = jnp.ones((1,) * tensor.ndim, dtype=tensor.dtype)
         for q, b in zip(observable.qubits, observable.bits, strict=True):
             shape = [1] * tensor.ndim
-            shape[1 + q] = 2
+            shape[q] = 2
             mask = mask * jnp.asarray([1 - b, b], dtype=tensor.dtype).reshape(shape)
         return tensor * mask
     out = jnp.zeros_like(tensor)
     for coeff, p in observable.terms:
-        out = out + coeff * pauli_apply(tensor, [(1 + q, letter) for q, letter in p.ops])
+        out = out + coeff * pauli_apply(tensor, p.ops)
     return out
 
 
@@ -178,7 +178,7 @@ class StatevectorEngine:
 
         def f(theta, psi_batch):
             out = self.final_tensor_from_angles(self.angles(theta), psi_batch)
-            return out.reshape(out.shape[0], -1)
+            return out.reshape(-1, out.shape[-1]).T
 
         return f
 
@@ -192,14 +192,12 @@ class StatevectorEngine:
         def f(theta, psi_batch):
             out = self.final_tensor_from_angles(self.angles(theta), psi_batch)
             p = jnp.abs(out) ** 2
-            rest = [1 + q for q in range(self.n_qubits) if q not in qubits]
+            rest = [q for q in range(self.n_qubits) if q not in qubits]
             if rest:
                 p = jnp.sum(p, axis=tuple(rest))
             kept = sorted(qubits)
-            p = jnp.moveaxis(
-                p, [1 + kept.index(q) for q in qubits], list(range(1, len(qubits) + 1))
-            )
-            return p.reshape(p.shape[0], -1)
+            p = jnp.moveaxis(p, [kept.index(q) for q in qubits], list(range(len(qubits))))
+            return p.reshape(-1, p.shape[-1]).T
 
         return f
 
@@ -266,17 +264,14 @@ def _adjoint_expval(plan: Plan, observable: Observable, dtype):
     def f_bwd(residuals, ct):
         angles, psi_batch, state, matrices = residuals
         ct = ct.astype(state.real.dtype)
-        lam = apply_observable(observable, state) * ct.reshape((-1,) + (1,) * plan.n_qubits)
+        lam = apply_observable(observable, state) * ct.reshape((1,) * plan.n_qubits + (-1,))
         ct_matrices = [None] * len(matrices)
         for i in range(len(plan.blocks) - 1, -1, -1):
             block, m = plan.blocks[i], matrices[i]
-            axes = [1 + q for q in block.qubits]
+            axes = block.qubits
             m_dag = jnp.conj(m.T)
             state = apply_matrix(state, m_dag, axes)
-            k = block.n_qubits
-            rest = [a for a in range(state.ndim) if a not in axes]
-            g = jnp.tensordot(jnp.conj(lam), state, axes=(rest, rest))
-            ct_matrices[i] = 2 * g.reshape(2**k, 2**k)
+            ct_matrices[i] = 2 * pair_contraction(jnp.conj(lam), state, axes)
             lam = apply_matrix(lam, m_dag, axes)
         _, pullback = jax.vjp(functools.partial(_block_matrices, plan, dtype=dtype), angles)
         (ct_angles,) = pullback(ct_matrices)
@@ -289,21 +284,14 @@ def _adjoint_expval(plan: Plan, observable: Observable, dtype):
 
 def _extract_inputs(plan: Plan, tensor, shape):
     """Restrict a register tensor to the input qubits (fresh qubits at |0>): inverse of embed."""
-    n_fresh = plan.n_qubits - len(plan.input_qubits)
-    if n_fresh:
-        fresh = [q for q in range(plan.n_qubits) if q not in plan.input_qubits]
+    fresh = [q for q in range(plan.n_qubits) if q not in plan.input_qubits]
+    if fresh:
         index = [slice(None)] * tensor.ndim
         for q in fresh:
-            index[1 + q] = 0
+            index[q] = 0
         tensor = tensor[tuple(index)]
-        kept = [q for q in range(plan.n_qubits) if q in plan.input_qubits]
-        tensor = jnp.moveaxis(
-            tensor,
-            [1 + kept.index(q) for q in plan.input_qubits],
-            list(range(1, len(plan.input_qubits) + 1)),
-        )
-    elif list(plan.input_qubits) != list(range(plan.n_qubits)):
-        tensor = jnp.moveaxis(
-            tensor, [1 + q for q in plan.input_qubits], list(range(1, plan.n_qubits + 1))
-        )
-    return tensor.reshape(shape)
+    kept = [q for q in range(plan.n_qubits) if q in plan.input_qubits]
+    if kept != list(plan.input_qubits):
+        k = len(kept)
+        tensor = jnp.moveaxis(tensor, [kept.index(q) for q in plan.input_qubits], list(range(k)))
+    return tensor.reshape(-1, tensor.shape[-1]).T.reshape(shape)

@@ -1,0 +1,3 @@
+from qnnlab.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,92 @@
+"""Ansatzes used to study trainability: the product-of-RY toy model and the layered
+hardware-efficient ansatz.
+
+* :func:`toy_ry` builds ``V(theta) = prod_j RY_j(theta_j)`` on ``|0...0>``: the toy model of
+  Cerezo et al., Nat. Commun. 12, 1791 (2021), and the ``m = 1`` dissipative perceptron of
+  Fig. 3(a) of Sharma et al., PRL 128, 180505 (2022) (SWAP then RY), written without the
+  ancillas. With the costs of Eqs. (3)-(4) and angles uniform on ``[0, 2 pi)``,
+  ``Var[dC_G/dtheta_1] = (1/8)(3/8)^(n-1)`` and ``Var[dC_L/dtheta_1] = 1/(8 n^2)``.
+* :func:`toy_ry_dissipative` is the same model as a DQNN on ``2n`` qubits (input layer, output
+  layer, SWAP + RY perceptrons, input layer discarded), to check the mapping.
+* :func:`hardware_efficient` is the alternating layered ansatz of Cerezo et al. (their Fig. 3):
+  each layer is a brick of two-qubit blocks ``W = CZ (RY (x) RY)`` on pairs ``(0,1), (2,3), ...``
+  followed by pairs ``(1,2), (3,4), ...``. Two DQNN layers of the Fig. 3(b) perceptrons map onto
+  one such layer.
+"""
+
+from __future__ import annotations
+
+import math
+
+from qnnlab.circuits.circuit import Circuit, CircuitError
+
+
+def _check_n(n_qubits: int) -> int:
+    if not isinstance(n_qubits, int) or n_qubits < 1:
+        raise CircuitError(f"n_qubits must be a positive integer, got {n_qubits!r}.")
+    return n_qubits
+
+
+def toy_ry(n_qubits: int) -> Circuit:
+    """``prod_j RY_j(theta_j)`` on ``n_qubits`` qubits; slot ``j`` drives qubit ``j``."""
+    circuit = Circuit(_check_n(n_qubits), name=f"toy-ry-{n_qubits}")
+    for q in range(n_qubits):
+        circuit.ry(q, circuit.parameter(f"theta[{q}]"))
+    return circuit
+
+
+def toy_ry_dissipative(n_qubits: int) -> Circuit:
+    """The toy model as a ``[n, n]`` DQNN: perceptron ``j`` = SWAP(in_j, out_j) then RY(out_j).
+
+    Qubits ``0..n-1`` are the input layer (traced out at the end), ``n..2n-1`` the output layer.
+    """
+    n = _check_n(n_qubits)
+    circuit = Circuit(2 * n, input_qubits=tuple(range(n)), name=f"toy-ry-dqnn-{n}")
+    for j in range(n):
+        circuit.swap(j, n + j).ry(n + j, circuit.parameter(f"theta[{j}]"))
+    circuit.discard(*range(n))
+    return circuit
+
+
+def log_depth(n_qubits: int) -> int:
+    """``ceil(log2 n)`` layers (at least 1): the depth where local costs stay trainable."""
+    return max(1, math.ceil(math.log2(max(n_qubits, 2))))
+
+
+def hardware_efficient(n_qubits: int, layers: int | None = None) -> Circuit:
+    """Alternating layered ansatz with ``W = CZ (RY (x) RY)`` blocks (module docstring).
+
+    Args:
+        n_qubits: number of qubits (1 gives a single RY per layer).
+        layers: number of layers; default :func:`log_depth`.
+    """
+    n = _check_n(n_qubits)
+    layers = log_depth(n) if layers is None else layers
+    if not isinstance(layers, int) or layers < 1:
+        raise CircuitError(f"layers must be a positive integer, got {layers!r}.")
+    circuit = Circuit(n, name=f"hea-{n}x{layers}")
+    for layer in range(layers):
+        if n == 1:
+            circuit.ry(0, circuit.parameter(f"l{layer}.q0"))
+            continue
+        for start in (0, 1):
+            for a in range(start, n - 1, 2):
+                b = a + 1
+                circuit.ry(a, circuit.parameter(f"l{layer}.s{start}.q{a}"))
+                circuit.ry(b, circuit.parameter(f"l{layer}.s{start}.q{b}"))
+                circuit.cz(a, b)
+    return circuit
+
+
+ANSATZES = {"toy-ry": toy_ry, "hea": hardware_efficient}
+
+
+def build_ansatz(name: str, n_qubits: int, layers: int | None = None) -> Circuit:
+    """Build an ansatz by its command-line name (``toy-ry`` or ``hea``)."""
+    if name not in ANSATZES:
+        raise CircuitError(f"unknown ansatz {name!r}; choose one of {sorted(ANSATZES)}.")
+    if name == "toy-ry":
+        if layers not in (None, 1):
+            raise CircuitError("the toy-ry ansatz has exactly one layer; drop --layers.")
+        return toy_ry(n_qubits)
+    return hardware_efficient(n_qubits, layers)
