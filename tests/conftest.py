@@ -451,11 +451,12 @@ def random_circuit(
             if len(alive) >= 3:
                 pool += ["cswap"]
             wanted = str(rng.choice(pool))
-        _add_random_gate(rng, rc, wanted, alive, slots)
+        add_random_gate(rng, rc, wanted, alive, slots)
     return rc
 
 
-def _add_random_gate(rng, rc: RandomCircuit, name: str, alive: list[int], slots: list[int]):
+def add_random_gate(rng, rc: RandomCircuit, name: str, alive: list[int], slots: list[int]):
+    """Append gate ``name`` on random ``alive`` qubits with random angles (see _random_angle)."""
     circuit = rc.circuit
     if name == "pauli_rot":
         w = int(rng.integers(1, min(3, len(alive)) + 1))

@@ -25,7 +25,9 @@ from conftest import (
     PY,
     PZ,
     SWAP_REF,
+    RandomCircuit,
     RefOp,
+    add_random_gate,
     apply_gate_np,
     embed,
     kron_all,
@@ -352,16 +354,26 @@ def test_plan_invariants(case, request):
 
 
 def test_fused_and_unfused_give_the_same_state(request):
-    """Fusion moves gates past blocks on other qubits and merges up to two-qubit blocks; the
-    state must not change (against max_fused_qubits=1 and the reference)."""
+    """Fusion merges gates into blocks of up to two qubits and moves gates only past blocks on
+    other qubits; the state must not change (against max_fused_qubits=1 and the reference).
+
+    The first four gates are a trap: the last CRX(0, 1) may not join the first block (on
+    qubits 0, 1) because CNOT(1, 2) touches qubit 1 in between, and the two do not commute.
+    """
     rng = make_rng(request)
-    rc = random_circuit(rng, 3, 5, discards=False, input_subset=False, su4=False)
-    circuit = rc.circuit
-    circuit.u3(2, 0.3, circuit.parameter(), -0.2).cry(0, 2, circuit.parameter())
-    rc.ops += [
-        RefOp("u3", (2,), (lambda t: 0.3, lambda t: t[-2], lambda t: -0.2)),
-        RefOp("cry", (0, 2), (lambda t: t[-1],)),
+    circuit = Circuit(3)
+    a, b, c = circuit.parameters(3)
+    circuit.crx(0, 1, a).ry(1, b).cnot(1, 2).crx(0, 1, c)
+    ops = [
+        RefOp("crx", (0, 1), (lambda t: t[0],)),
+        RefOp("ry", (1,), (lambda t: t[1],)),
+        RefOp("cnot", (1, 2)),
+        RefOp("crx", (0, 1), (lambda t: t[2],)),
     ]
+    rc = RandomCircuit(circuit, ops)
+    # then a few random gates that may share (affinely) the slots a, b, c
+    for name in rng.choice(["u3", "cry", "pauli_rot", "cz", "unitary", "rz"], size=4):
+        add_random_gate(rng, rc, str(name), [0, 1, 2], [0, 1, 2])
     theta = random_theta(rng, circuit.n_params)
     psi = random_state(rng, 3)
     fused = StatevectorEngine(circuit, dtype="complex128")

@@ -76,13 +76,15 @@ def sample_statistics(samples: np.ndarray) -> tuple[float, float, float, float, 
     return var, se_var, mean, math.sqrt(var / n), kurtosis
 
 
-def gradient_component_fn(circuit: Circuit, cost: AffineCost, param_index: int, dtype="complex64"):
+def gradient_component_fn(
+    circuit: Circuit, cost: AffineCost, param_index: int, dtype="complex64", kernel: str = "dot"
+):
     """Pure ``f(theta) -> dC/dtheta[param_index]`` for input ``|0...0>``.
 
     One forward-mode pass (``jax.jvp`` along the unit vector ``e_nu``): for a single component
     this costs about two forward evaluations, less than a full reverse-mode gradient.
     """
-    engine = StatevectorEngine(circuit, dtype=dtype, diff_method="backprop")
+    engine = StatevectorEngine(circuit, dtype=dtype, diff_method="backprop", kernel=kernel)
     expval = engine.expval_fn(cost.observable)
     k = len(circuit.input_qubits)
     psi0 = jnp.zeros((1, 2**k), dtype=engine.dtype).at[0, 0].set(1)
@@ -96,6 +98,9 @@ def gradient_component_fn(circuit: Circuit, cost: AffineCost, param_index: int, 
 
 #: Bytes of statevector per chunk of draws: small enough to stay in cache on common CPUs.
 CHUNK_BYTES = 8 * 2**20
+#: Above this many amplitudes in total (draws x 2**n) run time outweighs compile time, and the
+#: scan switches from the quick-to-compile ``dot`` kernel to the quick-to-run ``slices`` kernel.
+SLICES_KERNEL_ABOVE = 2**24
 
 
 def gradient_samples(
@@ -120,7 +125,8 @@ def gradient_samples(
             "parameters."
         )
     param_index %= circuit.n_params
-    grad_fn, real = gradient_component_fn(circuit, cost, param_index, dtype)
+    kernel = "slices" if draws * 2**circuit.n_qubits > SLICES_KERNEL_ABOVE else "dot"
+    grad_fn, real = gradient_component_fn(circuit, cost, param_index, dtype, kernel)
     thetas = jax.random.uniform(key, (draws, circuit.n_params), dtype=real, maxval=2 * math.pi)
     if chunk_size is None:
         state_bytes = (2**circuit.n_qubits) * 2 * jnp.dtype(real).itemsize

@@ -14,7 +14,7 @@ Conventions (``docs/conventions.md``):
   significant bit of the row and column index.
 
 Matrices are built with ``jax.numpy`` from an angle vector so every engine can differentiate
-through them; ``dense_matrix`` gives the NumPy ``complex128`` version for references.
+through them; :func:`rotation_terms` exposes the constant parts so engines can vectorise.
 """
 
 from __future__ import annotations
@@ -115,14 +115,6 @@ class Gate:
         return any(not a.is_constant for a in self.angles)
 
 
-def _rotation(pauli_matrix: np.ndarray, theta, dtype):
-    """``cos(theta/2) I - i sin(theta/2) P`` as a JAX array."""
-    eye = jnp.eye(pauli_matrix.shape[0], dtype=dtype)
-    c = jnp.cos(theta / 2).astype(dtype)
-    s = jnp.sin(theta / 2).astype(dtype)
-    return c * eye - 1j * s * jnp.asarray(pauli_matrix, dtype=dtype)
-
-
 def _pauli_word_matrix(letters: str) -> np.ndarray:
     out = np.eye(1, dtype=np.complex128)
     for letter in letters:
@@ -130,11 +122,31 @@ def _pauli_word_matrix(letters: str) -> np.ndarray:
     return out
 
 
-def _controlled(target, dtype):
+def _blockdiag_controlled(target: np.ndarray) -> np.ndarray:
     dim = target.shape[0]
-    top = jnp.concatenate([jnp.eye(dim, dtype=dtype), jnp.zeros((dim, dim), dtype=dtype)], axis=1)
-    bottom = jnp.concatenate([jnp.zeros((dim, dim), dtype=dtype), target], axis=1)
-    return jnp.concatenate([top, bottom], axis=0)
+    out = np.zeros((2 * dim, 2 * dim), dtype=np.complex128)
+    out[dim:, dim:] = target
+    return out
+
+
+def rotation_terms(gate: Gate) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(A, B, C)`` with ``U(a) = A + cos(a/2) B + sin(a/2) C`` for one-angle rotation gates.
+
+    ``R_P(a) = cos(a/2) I - i sin(a/2) P`` gives ``(0, I, -iP)``; a controlled rotation adds the
+    untouched ``|0><0| (x) I`` block to ``A``. Returns None for other gates. Engines use this to
+    build the matrices of all rotations in one vectorised expression.
+    """
+    name = gate.name
+    if name in ("rx", "ry", "rz", "pauli_rot"):
+        letters = gate.paulis if name == "pauli_rot" else name[1].upper()
+        p = _pauli_word_matrix(letters)
+        return np.zeros_like(p), np.eye(p.shape[0], dtype=np.complex128), -1j * p
+    if name in ("crx", "cry", "crz"):
+        p = PAULI_MATRICES[name[2].upper()]
+        a = np.zeros((4, 4), dtype=np.complex128)
+        a[:2, :2] = np.eye(2)
+        return a, _blockdiag_controlled(np.eye(2)), _blockdiag_controlled(-1j * p)
+    return None
 
 
 def _u3(theta, phi, lam, dtype):
@@ -155,19 +167,25 @@ _FIXED = {
 }
 
 
+def fixed_matrix(gate: Gate) -> np.ndarray | None:
+    """The constant matrix of an angle-free gate (``complex128``), else None."""
+    if gate.name in _FIXED:
+        return np.asarray(_FIXED[gate.name], dtype=np.complex128)
+    if gate.name == "unitary":
+        return np.asarray(gate.matrix, dtype=np.complex128)
+    return None
+
+
 def gate_matrix(gate: Gate, angles, dtype=jnp.complex64):
     """The gate's unitary as a JAX array, given its evaluated angles (a 1-D array)."""
-    name = gate.name
-    if name in ("rx", "ry", "rz"):
-        return _rotation(PAULI_MATRICES[name[1].upper()], angles[0], dtype)
-    if name == "pauli_rot":
-        return _rotation(_pauli_word_matrix(gate.paulis), angles[0], dtype)
-    if name == "u3":
+    terms = rotation_terms(gate)
+    if terms is not None:
+        a, b, c = (jnp.asarray(t, dtype=dtype) for t in terms)
+        half = angles[0] / 2
+        return a + jnp.cos(half).astype(dtype) * b + jnp.sin(half).astype(dtype) * c
+    if gate.name == "u3":
         return _u3(angles[0], angles[1], angles[2], dtype)
-    if name in ("crx", "cry", "crz"):
-        return _controlled(_rotation(PAULI_MATRICES[name[2].upper()], angles[0], dtype), dtype)
-    if name in _FIXED:
-        return jnp.asarray(_FIXED[name], dtype=dtype)
-    if name == "unitary":
-        return jnp.asarray(gate.matrix, dtype=dtype)
-    raise KeyError(f"no matrix rule for gate {name!r}")
+    fixed = fixed_matrix(gate)
+    if fixed is not None:
+        return jnp.asarray(fixed, dtype=dtype)
+    raise KeyError(f"no matrix rule for gate {gate.name!r}")

@@ -75,13 +75,14 @@ class DensityMatrixEngine:
                 rho = _trace_out(rho, m, live.index(q))
                 live.remove(q)
                 m -= 1
+        matrices = plan.block_matrices(angles, dtype)
         for i, block in enumerate(plan.blocks):
             for q in block.qubits:
                 if q not in live:
                     rho = _add_fresh_qubit(rho, m, dtype)
                     live.append(q)
                     m += 1
-            matrix = block.matrix(angles, dtype)
+            matrix = matrices[i]
             kets = [1 + live.index(q) for q in block.qubits]
             rho = apply_matrix(rho, matrix, kets)
             rho = apply_matrix(rho, jnp.conj(matrix), [a + m for a in kets])

@@ -25,8 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from qnnlab.circuits.circuit import Circuit, Discard
-from qnnlab.circuits.gates import Gate, gate_matrix
-from qnnlab.engines.tensor_ops import apply_matrix
+from qnnlab.circuits.gates import Gate, fixed_matrix, rotation_terms
 
 
 @dataclass(frozen=True)
@@ -42,27 +41,108 @@ class Member:
 class Block:
     qubits: tuple[int, ...]
     members: tuple[Member, ...]
+    #: index of each member's matrix in :meth:`Plan.member_matrices`
+    member_ids: tuple[int, ...] = ()
 
     @property
     def n_qubits(self) -> int:
         return len(self.qubits)
 
-    def matrix(self, angles, dtype):
+    def compose(self, member_matrices, dtype):
         """``prod_members embed(G)`` as a ``2**m x 2**m`` array (later members act last)."""
         m = self.n_qubits
-        if len(self.members) == 1 and self.members[0].positions == tuple(range(m)):
-            member = self.members[0]
-            return gate_matrix(
-                member.gate, angles[np.asarray(member.angle_index, dtype=np.int32)], dtype
+        out = None
+        for member, mid in zip(self.members, self.member_ids, strict=True):
+            g = member_matrices[mid]
+            k = len(member.positions)
+            if member.positions != tuple(range(m)):
+                rest = [p for p in range(m) if p not in member.positions]
+                full = jnp.kron(g, jnp.asarray(np.eye(2 ** (m - k)), dtype=dtype))
+                order = list(member.positions) + rest
+                inverse = [order.index(p) for p in range(m)]
+                full = jnp.transpose(
+                    full.reshape((2,) * (2 * m)), inverse + [m + i for i in inverse]
+                )
+                g = full.reshape(2**m, 2**m)
+            out = g if out is None else g @ out
+        return out
+
+
+@dataclass(frozen=True)
+class MatrixGroups:
+    """All gate matrices of a plan, built group-wise in a few vectorised operations.
+
+    * rotations of dimension ``d``: ``A + cos(a/2) B + sin(a/2) C`` (``rotation_terms``),
+    * ``U3`` gates: closed form on stacked angles,
+    * fixed gates: constants.
+    """
+
+    rotations: dict  # d -> (member ids, angle index, A, B, C)
+    u3: tuple  # (member ids, angle index (K, 3))
+    fixed: dict  # member id -> constant matrix
+    n_members: int
+
+    def evaluate(self, angles, dtype) -> list:
+        out = [None] * self.n_members
+        for ids, index, a, b, c in self.rotations.values():
+            half = angles[index] / 2
+            cos = jnp.cos(half).astype(dtype)[:, None, None]
+            sin = jnp.sin(half).astype(dtype)[:, None, None]
+            stacked = (
+                jnp.asarray(a, dtype) + cos * jnp.asarray(b, dtype) + sin * jnp.asarray(c, dtype)
             )
-        # Columns of the identity, viewed as a batch of m-qubit states, pushed through the gates.
-        cols = jnp.eye(2**m, dtype=dtype).reshape((2**m,) + (2,) * m)
-        for member in self.members:
-            g = gate_matrix(
-                member.gate, angles[np.asarray(member.angle_index, dtype=np.int32)], dtype
+            for j, mid in enumerate(ids):
+                out[mid] = stacked[j]
+        ids, index = self.u3
+        if len(ids):
+            t, p, l = (angles[index[:, i]] for i in range(3))
+            c = jnp.cos(t / 2).astype(dtype)
+            s = jnp.sin(t / 2).astype(dtype)
+            ep = jnp.exp(1j * p.astype(dtype))
+            el = jnp.exp(1j * l.astype(dtype))
+            stacked = jnp.stack([c, -el * s, ep * s, ep * el * c], axis=-1).reshape(-1, 2, 2)
+            for j, mid in enumerate(ids):
+                out[mid] = stacked[j]
+        for mid, matrix in self.fixed.items():
+            out[mid] = jnp.asarray(matrix, dtype)
+        return out
+
+
+def _group_matrices(members: list[Member]) -> MatrixGroups:
+    rotations: dict[int, list] = {}
+    u3_ids, u3_index, fixed = [], [], {}
+    for mid, member in enumerate(members):
+        gate = member.gate
+        terms = rotation_terms(gate)
+        if terms is not None:
+            entry = rotations.setdefault(terms[0].shape[0], [[], [], [], [], []])
+            entry[0].append(mid)
+            entry[1].append(member.angle_index[0])
+            for slot, t in zip(entry[2:], terms, strict=True):
+                slot.append(t)
+        elif gate.name == "u3":
+            u3_ids.append(mid)
+            u3_index.append(member.angle_index)
+        else:
+            matrix = fixed_matrix(gate)
+            if matrix is None:
+                raise KeyError(f"no matrix rule for gate {gate.name!r}")
+            fixed[mid] = matrix
+    return MatrixGroups(
+        rotations={
+            d: (
+                tuple(v[0]),
+                np.asarray(v[1], np.int32),
+                np.stack(v[2]),
+                np.stack(v[3]),
+                np.stack(v[4]),
             )
-            cols = apply_matrix(cols, g, [1 + p for p in member.positions])
-        return cols.reshape(2**m, 2**m).T
+            for d, v in rotations.items()
+        },
+        u3=(tuple(u3_ids), np.asarray(u3_index, np.int32).reshape(-1, 3)),
+        fixed=fixed,
+        n_members=len(members),
+    )
 
 
 @dataclass(frozen=True)
@@ -97,6 +177,12 @@ class Plan:
     #: ``discards_after[-1]`` (key -1): qubits discarded before any block.
     discards_after: dict[int, tuple[int, ...]]
     angle_table: AngleTable
+    matrix_groups: MatrixGroups
+
+    def block_matrices(self, angles, dtype) -> list:
+        """The fused ``2**m x 2**m`` matrix of every block, from the angle vector."""
+        members = self.matrix_groups.evaluate(angles, dtype)
+        return [block.compose(members, dtype) for block in self.blocks]
 
 
 def compile_circuit(circuit: Circuit, max_fused_qubits: int = 2) -> Plan:
@@ -127,16 +213,14 @@ def compile_circuit(circuit: Circuit, max_fused_qubits: int = 2) -> Plan:
             last_block_of[q] = target
         block["members"].append((op, tuple(index)))
 
-    frozen = tuple(
-        Block(
-            tuple(b["qubits"]),
-            tuple(
-                Member(g, tuple(b["qubits"].index(q) for q in g.qubits), idx)
-                for g, idx in b["members"]
-            ),
+    frozen, flat = [], []
+    for b in blocks:
+        members = tuple(
+            Member(g, tuple(b["qubits"].index(q) for q in g.qubits), idx) for g, idx in b["members"]
         )
-        for b in blocks
-    )
+        ids = tuple(range(len(flat), len(flat) + len(members)))
+        flat.extend(members)
+        frozen.append(Block(tuple(b["qubits"]), members, ids))
     discards_after: dict[int, list[int]] = {}
     for q in circuit.discarded:
         discards_after.setdefault(last_block_of.get(q, -1), []).append(q)
@@ -145,7 +229,7 @@ def compile_circuit(circuit: Circuit, max_fused_qubits: int = 2) -> Plan:
         n_params=circuit.n_params,
         input_qubits=circuit.input_qubits,
         alive_qubits=circuit.alive_qubits,
-        blocks=frozen,
+        blocks=tuple(frozen),
         discards_after={k: tuple(v) for k, v in discards_after.items()},
         angle_table=AngleTable(
             np.asarray(slots, dtype=np.int32),
@@ -153,6 +237,7 @@ def compile_circuit(circuit: Circuit, max_fused_qubits: int = 2) -> Plan:
             np.asarray(offsets, dtype=np.float64),
             tuple(rules),
         ),
+        matrix_groups=_group_matrices(flat),
     )
 
 

@@ -30,7 +30,13 @@ import jax.numpy as jnp
 from qnnlab.circuits.circuit import Circuit
 from qnnlab.circuits.paulis import BasisProjector, Observable
 from qnnlab.engines.plan import Plan, compile_circuit
-from qnnlab.engines.tensor_ops import apply_matrix, pair_contraction, pauli_apply, z_signs
+from qnnlab.engines.tensor_ops import (
+    KERNELS,
+    apply_matrix,
+    pair_contraction,
+    pauli_apply,
+    z_signs,
+)
 from qnnlab.engines.validation import (
     InputError,
     check_observable,
@@ -56,12 +62,12 @@ def _embed_inputs(plan: Plan, psi_in, dtype):
 
 
 def _block_matrices(plan: Plan, angles, dtype):
-    return [block.matrix(angles, dtype) for block in plan.blocks]
+    return plan.block_matrices(angles, dtype)
 
 
-def _evolve(plan: Plan, matrices, tensor):
+def _evolve(plan: Plan, matrices, tensor, apply=apply_matrix):
     for block, matrix in zip(plan.blocks, matrices, strict=True):
-        tensor = apply_matrix(tensor, matrix, block.qubits)
+        tensor = apply(tensor, matrix, block.qubits)
     return tensor
 
 
@@ -113,6 +119,8 @@ class StatevectorEngine:
         dtype: ``"complex64"`` (default) or ``"complex128"``.
         diff_method: ``"adjoint"`` (default, O(1) memory in depth) or ``"backprop"``
             (JAX reverse mode; also supports forward mode ``jax.jvp``).
+        kernel: ``"slices"`` (default; fastest to run) or ``"dot"`` (fewest XLA operations, so
+            fastest to compile: for short runs over many circuit sizes, such as variance scans).
         max_fused_qubits: largest fused block (2 is fastest on CPUs for QCNN-like circuits).
 
     Example:
@@ -131,7 +139,11 @@ class StatevectorEngine:
         dtype="complex64",
         diff_method: str = "adjoint",
         max_fused_qubits: int = 2,
+        kernel: str = "slices",
     ):
+        if kernel not in KERNELS:
+            raise InputError(f"kernel must be one of {sorted(KERNELS)}, got {kernel!r}.")
+        self.apply = KERNELS[kernel]
         if diff_method not in ("adjoint", "backprop"):
             raise InputError(f"diff_method must be 'adjoint' or 'backprop', got {diff_method!r}.")
         self.circuit = circuit
@@ -152,7 +164,7 @@ class StatevectorEngine:
 
     def final_tensor_from_angles(self, angles, psi_batch):
         matrices = _block_matrices(self.plan, angles, self.dtype)
-        return _evolve(self.plan, matrices, self.initial_tensor(psi_batch))
+        return _evolve(self.plan, matrices, self.initial_tensor(psi_batch), self.apply)
 
     def expval_from_angles_fn(self, observable: Observable):
         """Pure ``f(angles, psi_batch) -> (B,)``; the primitive that gradients build on."""
@@ -163,7 +175,7 @@ class StatevectorEngine:
                 return expval_tensor(observable, self.final_tensor_from_angles(angles, psi_batch))
 
             return f
-        return _adjoint_expval(self.plan, observable, self.dtype)
+        return _adjoint_expval(self.plan, observable, self.dtype, self.apply)
 
     def expval_fn(self, observable):
         """Pure ``f(theta, psi_batch (B, 2**k)) -> (B,)``, differentiable in both arguments."""
@@ -244,12 +256,12 @@ class StatevectorEngine:
         return out[0] if single else out
 
 
-def _adjoint_expval(plan: Plan, observable: Observable, dtype):
+def _adjoint_expval(plan: Plan, observable: Observable, dtype, apply=apply_matrix):
     """``f(angles, psi_batch) -> (B,)`` with an adjoint-method VJP (see module docstring)."""
 
     def forward(angles, psi_batch):
         matrices = _block_matrices(plan, angles, dtype)
-        final = _evolve(plan, matrices, _embed_inputs(plan, psi_batch, dtype))
+        final = _evolve(plan, matrices, _embed_inputs(plan, psi_batch, dtype), apply)
         return final, matrices
 
     @jax.custom_vjp
@@ -270,9 +282,9 @@ def _adjoint_expval(plan: Plan, observable: Observable, dtype):
             block, m = plan.blocks[i], matrices[i]
             axes = block.qubits
             m_dag = jnp.conj(m.T)
-            state = apply_matrix(state, m_dag, axes)
+            state = apply(state, m_dag, axes)
             ct_matrices[i] = 2 * pair_contraction(jnp.conj(lam), state, axes)
-            lam = apply_matrix(lam, m_dag, axes)
+            lam = apply(lam, m_dag, axes)
         _, pullback = jax.vjp(functools.partial(_block_matrices, plan, dtype=dtype), angles)
         (ct_angles,) = pullback(ct_matrices)
         ct_psi = _extract_inputs(plan, 2 * jnp.conj(lam), psi_batch.shape)
