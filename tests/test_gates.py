@@ -377,7 +377,7 @@ def test_fused_and_unfused_give_the_same_state(request):
     theta = random_theta(rng, circuit.n_params)
     psi = random_state(rng, 3)
     fused = StatevectorEngine(circuit, dtype="complex128")
-    assert any(len(b.members) > 1 for b in fused.plan.blocks)  # something was fused
+    assert any(len(blk.members) > 1 for blk in fused.plan.blocks)  # something fused
     unfused = StatevectorEngine(circuit, dtype="complex128", max_fused_qubits=1)
     expected = rc.unitary(theta) @ psi
     for engine in (fused, unfused):

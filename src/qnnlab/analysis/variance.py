@@ -197,6 +197,8 @@ class VarianceScanConfig:
             raise ValueError(f"draws must be an integer >= 4, got {self.draws!r}.")
         if self.layers is not None and (not isinstance(self.layers, int) or self.layers < 1):
             raise ValueError(f"layers must be a positive integer, got {self.layers!r}.")
+        if self.ansatz == "toy-ry" and self.layers not in (None, 1):
+            raise ValueError("the toy-ry ansatz has exactly one layer; drop --layers.")
         self.qubits = sorted(qubits)
         return self
 

@@ -1,0 +1,72 @@
+"""``make demo``: a real barren-plateau study, end to end, in a few minutes on 2 cores.
+
+Four gradient-variance scans (toy product-of-RY model and layered hardware-efficient ansatz at
+logarithmic depth, each with the global and the local fidelity cost), each written as a run folder
+with config, results.json, CSV and PNG, plus one combined plot and a summary. Rerunning resumes
+from the per-qubit checkpoints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+from qnnlab.analysis.plotting import plot_variance_scans
+from qnnlab.analysis.variance import VarianceScanConfig
+from qnnlab.experiments.variance_run import run_variance_scan
+from qnnlab.runtime.rundir import RunDirectory
+
+DEMO_SCANS = (
+    VarianceScanConfig(ansatz="toy-ry", cost="global", qubits=list(range(2, 13)), draws=4000),
+    VarianceScanConfig(ansatz="toy-ry", cost="local", qubits=list(range(2, 13)), draws=4000),
+    VarianceScanConfig(ansatz="hea", cost="global", qubits=list(range(2, 11)), draws=1000),
+    VarianceScanConfig(ansatz="hea", cost="local", qubits=list(range(2, 11)), draws=1000),
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="runs/demo", help="output folder (default: %(default)s)")
+    args = parser.parse_args(argv)
+    root = RunDirectory(args.out)
+    start = time.perf_counter()
+    runs = []
+    for config in DEMO_SCANS:
+        name = f"{config.ansatz}-{config.cost}"
+        print(
+            f"== {name}: Var[dC/dtheta_1] for n = {config.qubits[0]}..{config.qubits[-1]}, "
+            f"{config.draws} draws",
+            flush=True,
+        )
+        run = run_variance_scan(config, Path(args.out) / name, command="make demo")
+        print(f"   {run.scan.fits.summary()}", flush=True)
+        runs.append(run)
+    fig = plot_variance_scans(
+        [r.scan for r in runs], "qnnlab demo: barren plateaus, global vs local"
+    )
+    combined = root.save_figure(fig, "variance_all.png")
+    plt.close(fig)
+    summary = {
+        f"{r.scan.config.ansatz}-{r.scan.config.cost}": {
+            "better_fit": r.scan.fits.better,
+            "decisive": r.scan.fits.decisive,
+            "decay_base": r.scan.fits.decay_base,
+            "power": r.scan.fits.power,
+            "results": str(r.results),
+        }
+        for r in runs
+    }
+    root.write_results(summary, "summary.json")
+    print(f"\nfinished in {time.perf_counter() - start:.0f} s")
+    for r in runs:
+        print(f"results: {r.results}   plot: {r.plot}")
+    print(f"combined plot: {combined}")
+    print(f"summary: {root.file('summary.json')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
