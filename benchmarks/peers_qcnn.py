@@ -20,7 +20,7 @@ same step in the peers, written the way an experienced user of each framework wo
   ``complex``, which is truncated to complex64 with a JAX UserWarning, but would silently
   promote the simulation to complex128 if x64 were enabled).
   ``make_pennylane_step(n, batching="broadcast")`` uses PennyLane's parameter broadcasting
-  instead of vmap (same numbers, ~20% faster at n=12 on CPU).
+  instead of vmap (same numbers; no consistent speed difference measured at n=12 on CPU).
 
 Both steps take minutes to compile with XLA on a small CPU machine (the circuits are fully
 unrolled); time them only after a warm-up call.
@@ -275,7 +275,7 @@ def _pl_batched(n: int, batching: str) -> Callable:
         return jax.vmap(circuit, in_axes=(None, 0))
     if batching == "broadcast":
         # parameter broadcasting: StatePrep takes the (B, 2**n) batch and every gate is
-        # applied to the batched state (somewhat faster than vmap at n=12 on CPU)
+        # applied to the batched state (about as fast as vmap at n=12 on CPU)
         return circuit
     raise ValueError(f"batching must be 'vmap' or 'broadcast', not {batching!r}")
 

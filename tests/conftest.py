@@ -112,7 +112,7 @@ def _isolate_x64():
 
 
 def random_state(rng: np.random.Generator, n_qubits: int, batch: int | None = None) -> np.ndarray:
-    """Haar-ish random normalized pure state(s): ``(2**n,)`` or ``(batch, 2**n)`` complex128."""
+    """Haar-random normalized pure state(s): ``(2**n,)`` or ``(batch, 2**n)`` complex128."""
     shape = (2**n_qubits,) if batch is None else (batch, 2**n_qubits)
     psi = rng.normal(size=shape) + 1j * rng.normal(size=shape)
     return psi / np.linalg.norm(psi, axis=-1, keepdims=True)

@@ -8,10 +8,10 @@ discarded qubits with a NumPy partial trace.
 
 Tolerances (observables are normalized so ``sum |c_k| = 1``, hence ``|<O>| <= 1``):
 
-* ``complex128``: ``1e-12``. Each of the at most ~40 fused blocks adds ``O(1e-16)`` relative
+* ``complex128``: ``1e-12``. Each of the at most ~25 fused blocks adds ``O(1e-16)`` relative
   error to a unit-norm state; observed errors are ``~1e-16``.
 * ``complex64``: ``1e-6``. float32 unit roundoff is ``6e-8``; errors accumulate like a random
-  walk over the blocks (``sqrt(40) * 6e-8 ~ 4e-7``); observed ``<= 2e-7``. A wrong gate, qubit
+  walk over the blocks (``sqrt(25) * 6e-8 = 3e-7``); observed ``<= 2e-7``. A wrong gate, qubit
   order or trace gives ``O(0.1)`` errors.
 """
 
@@ -31,6 +31,7 @@ from conftest import (
     random_circuit,
     random_density_matrix,
     random_pauli_sum,
+    random_projector,
     random_state,
     random_theta,
     random_unitary,
@@ -41,10 +42,11 @@ from qnnlab.engines import DensityMatrixEngine, StatevectorEngine, make_engine
 TOL = {"complex64": 1e-6, "complex128": 1e-12}
 
 # (n_qubits, case seed, dtype, required gates): six seeds over n in {1, 2, 3, 4, 5, 8}; the
-# required gates make the cases cover the whole alphabet for any
-# seed (test_random_cases_cover_the_alphabet). Each case costs XLA compilations of a whole
-# circuit, so the dtypes alternate rather than doubling every case; the measurement code is
-# covered separately on cheap circuits below.
+# required gates make the cases cover the whole alphabet whatever the seed
+# (test_random_cases_cover_the_alphabet). Each quantity costs an XLA compilation of the whole
+# circuit, so the dtypes alternate rather than doubling every case, and the cases alternate
+# between a basis projector and marginal probabilities; every measurement kind is also checked
+# on a cheap circuit in test_measurements_match_reference.
 CASES = [
     (1, 0, "complex64", ("u3", "h", "pauli_rot", "unitary")),
     (2, 1, "complex128", ("crx", "cz", "su4", "rx")),
@@ -98,6 +100,16 @@ def test_random_circuit_engines_agree_with_reference(n, case, dtype, required, r
     sv = StatevectorEngine(circuit, dtype=dtype)
     dm = DensityMatrixEngine(circuit, dtype=dtype)
     np.testing.assert_allclose(sv.expval(theta, psi, obs), ref_obs, atol=tol, err_msg=msg)
+    if case % 2:  # a basis projector on a random subset of the alive qubits
+        proj = random_projector(rng, alive)
+        ref_proj = [_expval_ref(proj, r, alive) for r in ref_rho]
+        out = sv.expval(theta, psi, proj)
+        np.testing.assert_allclose(out, ref_proj, atol=tol, err_msg=f"{proj} {msg}")
+    else:  # marginal probabilities of a random subset of the alive qubits, in random order
+        measured = tuple(int(q) for q in rng.permutation(alive)[: max(1, len(alive) - 1)])
+        ref_probs = np.stack([marginal_probs(r, measured, alive) for r in ref_rho])
+        out = sv.probs(theta, psi, qubits=measured)
+        np.testing.assert_allclose(out, ref_probs, atol=tol, err_msg=f"{measured} {msg}")
     if n < 8:  # at n = 8 the full output state below covers it (saves a ~3 s compilation)
         np.testing.assert_allclose(dm.expval(theta, rhos_in, obs), ref_obs, atol=tol, err_msg=msg)
     rho_out = np.asarray(dm.density_matrix(theta, rhos_in))
@@ -153,11 +165,10 @@ def test_measurements_match_reference(engine_cls, what, request):
     np.testing.assert_allclose(out, expected, atol=1e-12)
 
 
-@pytest.mark.parametrize(("n", "case"), [(3, 10)])
-def test_density_engine_mixed_inputs(n, case, request):
+def test_density_engine_mixed_inputs(request):
     """Mixed input states: ``U rho U^dag`` then the partial trace, against the reference."""
-    rng = make_rng(request, case)
-    rc = random_circuit(rng, n, 8)
+    rng = make_rng(request)
+    rc = random_circuit(rng, 3, 8)
     circuit = rc.circuit
     k = len(circuit.input_qubits)
     theta = random_theta(rng, circuit.n_params)

@@ -2,8 +2,9 @@
 bitstring frequencies follow ``probs``.
 
 Statistical checks use fixed seeds, so they are deterministic; the windows (4 sigma, or a
-chi-square quantile at ``1e-4``) are what a correct sampler passes for all but ~1e-4 of seeds, while
-a wrong variance, probability or bit order misses them by many sigma.
+chi-square quantile at ``1 - 1e-4``) are what a correct sampler passes for all but ~1e-3 of
+seeds (all checks together), while a wrong variance, probability or bit order misses them by
+many sigma.
 """
 
 from __future__ import annotations

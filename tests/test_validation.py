@@ -55,6 +55,7 @@ ENGINE_CLASSES = [StatevectorEngine, DensityMatrixEngine]
         (lambda c: c.u3(0, 0.1, float("inf"), 0.2), r"constant angle inf is not finite"),
         (lambda c: c.rx(0, 1 + 2j), r"an angle must be a Param, a parameter name or a number"),
         (lambda c: c.rx(0, Param(5)), r"parameter slot 5 does not belong to this circuit"),
+        (lambda c: c.rx(0, Circuit(1).parameter()), r"slot 0 was created by another circuit"),
         (lambda c: c.unitary(np.diag([1, 2]), [0]), r"not unitary"),
         (lambda c: c.unitary(np.ones((2, 2)) / np.sqrt(2), [0]), r"not unitary"),
         (lambda c: c.unitary(np.eye(2), [0, 1]), r"needs a 4x4 matrix, got shape \(2, 2\)"),
@@ -81,7 +82,7 @@ def test_circuit_level_errors():
         Circuit(3, input_qubits=[1, 1])
     c = Circuit(2)
     c.parameter("theta_1")
-    assert c.parameter("theta_1") == Param(0)  # the existing slot, not a new one
+    assert c.parameter("theta_1").slot == 0 and c.n_params == 1  # the existing slot
     with pytest.raises(CircuitError, match="'theta_1' already exists"):
         c.parameter()  # slot 1 would be called theta_1
 
@@ -121,12 +122,12 @@ def test_failed_su4_leaves_the_circuit_unchanged():
 def test_non_finite_affine_parameter_is_rejected(make_angle):
     """A NaN/inf in ``scale * theta + offset`` is as meaningless as a NaN constant angle.
 
-    Fails today: ``Circuit._angle`` checks constants for finiteness but accepts any ``Param``,
-    so the circuit silently produces NaN expectation values.
+    (Failed on the first version of ``Circuit._angle``, which checked only constants for
+    finiteness and let the circuit produce NaN expectation values.)
     """
     c = Circuit(1)
     p = c.parameter("a")
-    with pytest.raises(CircuitError, match="not finite"):
+    with pytest.raises(CircuitError, match="finite"):
         c.rx(0, make_angle(p))
 
 

@@ -10,6 +10,7 @@ from qnnlab.circuits.paulis import (
     as_observable,
     pauli,
 )
+from qnnlab.circuits.qasm import qasm_parameter_names, to_qasm3
 
 __all__ = [
     "GATE_SPECS",
@@ -26,4 +27,6 @@ __all__ = [
     "as_observable",
     "gate_matrix",
     "pauli",
+    "qasm_parameter_names",
+    "to_qasm3",
 ]

@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -32,14 +33,19 @@ from qnnlab.circuits.paulis import PauliString, pauli
 
 @dataclass(frozen=True)
 class Param:
-    """Handle on a parameter slot; ``2 * p``, ``-p`` and ``p + 0.1`` make affine angles."""
+    """Handle on a parameter slot; ``2 * p``, ``-p``, ``p + 0.1``, ``0.5 - p`` give affine angles.
+
+    ``owner`` identifies the circuit that created the slot, so a handle cannot be used by mistake
+    in another circuit.
+    """
 
     slot: int
     scale: float = 1.0
     offset: float = 0.0
+    owner: int | None = None
 
     def __mul__(self, k: float) -> Param:
-        return Param(self.slot, self.scale * float(k), self.offset * float(k))
+        return Param(self.slot, self.scale * float(k), self.offset * float(k), self.owner)
 
     __rmul__ = __mul__
 
@@ -47,12 +53,15 @@ class Param:
         return self * -1.0
 
     def __add__(self, c: float) -> Param:
-        return Param(self.slot, self.scale, self.offset + float(c))
+        return Param(self.slot, self.scale, self.offset + float(c), self.owner)
 
     __radd__ = __add__
 
     def __sub__(self, c: float) -> Param:
         return self + (-float(c))
+
+    def __rsub__(self, c: float) -> Param:
+        return (-self) + float(c)
 
 
 AngleLike = Param | float | int | str
@@ -101,14 +110,14 @@ class Circuit:
     def parameter(self, name: str | None = None) -> Param:
         """The slot called ``name``, created if needed (anonymous when ``name`` is None)."""
         if name is not None and name in self._slot_by_name:
-            return Param(self._slot_by_name[name])
+            return Param(self._slot_by_name[name], owner=id(self))
         slot = len(self.param_names)
         name = f"theta_{slot}" if name is None else name
         if name in self._slot_by_name:
             raise CircuitError(f"a parameter called {name!r} already exists; pick another name.")
         self.param_names.append(name)
         self._slot_by_name[name] = slot
-        return Param(slot)
+        return Param(slot, owner=id(self))
 
     def parameters(self, count: int, prefix: str | None = None) -> list[Param]:
         """``count`` new slots named ``prefix[0] .. prefix[count-1]`` (anonymous if no prefix)."""
@@ -122,6 +131,13 @@ class Circuit:
         if isinstance(value, str):
             value = self.parameter(value)
         if isinstance(value, Param):
+            if value.owner is not None and value.owner != id(self):
+                raise CircuitError(
+                    f"parameter slot {value.slot} was created by another circuit; create slots "
+                    "with this circuit's parameter() (or pass a parameter name)."
+                )
+            if not (math.isfinite(value.scale) and math.isfinite(value.offset)):
+                raise CircuitError(f"affine parameter {value} has a non-finite scale or offset.")
             if not 0 <= value.slot < self.n_params:
                 raise CircuitError(
                     f"parameter slot {value.slot} does not belong to this circuit "
@@ -171,6 +187,20 @@ class Circuit:
             raise CircuitError(
                 f"gate {gate.name} takes {spec.n_angles} angle(s), got {len(gate.angles)}."
             )
+        if gate.name == "pauli_rot" and (
+            not gate.paulis or len(gate.paulis) != len(qubits) or set(gate.paulis) - set("XYZ")
+        ):
+            raise CircuitError(
+                f"pauli_rot needs one letter X, Y or Z per qubit; got {gate.paulis!r} on "
+                f"{len(qubits)} qubit(s)."
+            )
+        if gate.name == "unitary":
+            m = None if gate.matrix is None else np.asarray(gate.matrix)
+            dim = 2 ** len(qubits)
+            if m is None or m.shape != (dim, dim):
+                raise CircuitError(f"unitary on {len(qubits)} qubit(s) needs a {dim}x{dim} matrix.")
+            if not np.allclose(m.conj().T @ m, np.eye(dim), atol=1e-8):
+                raise CircuitError("matrix of a unitary gate is not unitary (U^dag U != I).")
         gone = [q for q in qubits if q in self._discarded]
         if gone:
             raise CircuitError(
@@ -180,7 +210,19 @@ class Circuit:
         self.operations.append(gate)
         return self
 
+    def _check_usable(self, qubits: Sequence[int], what: str) -> list[int]:
+        """Qubits in range, distinct and not discarded (checked before anything is created)."""
+        qubits = self._check_qubits(qubits, what)
+        gone = [q for q in qubits if q in self._discarded]
+        if gone:
+            raise CircuitError(
+                f"{what} on qubits {tuple(qubits)} touches discarded qubit(s) {gone}; "
+                "a qubit cannot be used after circuit.discard()."
+            )
+        return qubits
+
     def _gate(self, name: str, qubits: Sequence[int], angles: Sequence[AngleLike] = ()) -> Circuit:
+        self._check_usable(qubits, f"gate {name}")
         return self.append(Gate(name, tuple(qubits), tuple(self._angle(a) for a in angles)))
 
     # ------------------------------------------------------------------ gates
@@ -201,6 +243,7 @@ class Circuit:
         p = pauli(pauli_string)
         if p.weight == 0:
             raise CircuitError("pauli_rot needs a non-identity Pauli string (identity is a phase).")
+        self._check_usable(p.qubits, "pauli_rot")
         return self.append(Gate("pauli_rot", p.qubits, (self._angle(theta),), paulis=p.letters))
 
     def crx(self, control: int, target: int, theta: AngleLike) -> Circuit:
@@ -240,7 +283,8 @@ class Circuit:
             )
         if not np.allclose(m.conj().T @ m, np.eye(2**k), atol=1e-8):
             raise CircuitError("matrix passed to circuit.unitary is not unitary (U^dag U != I).")
-        return self.append(Gate("unitary", tuple(qubits), (), matrix=m))
+        digest = hashlib.sha1(m.tobytes()).hexdigest()
+        return self.append(Gate("unitary", tuple(qubits), (), matrix=m, matrix_digest=digest))
 
     def su4(self, a: int, b: int, theta: Sequence[AngleLike]) -> Circuit:
         """General two-qubit ``SU(4)`` block from 15 Pauli rotations (KAK / Cartan form).
@@ -253,6 +297,9 @@ class Circuit:
         theta = list(theta)
         if len(theta) != 15:
             raise CircuitError(f"su4 takes 15 angles, got {len(theta)}.")
+        self._check_usable((a, b), "su4")
+        for t in theta:  # convert every angle first, so a bad one leaves the circuit untouched
+            self._angle(t)
         self.rz(a, theta[0]).ry(a, theta[1]).rz(a, theta[2])
         self.rz(b, theta[3]).ry(b, theta[4]).rz(b, theta[5])
         for letters, t in zip(("XX", "YY", "ZZ"), theta[6:9], strict=True):

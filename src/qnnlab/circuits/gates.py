@@ -105,6 +105,8 @@ class Gate:
     angles: tuple[Angle, ...] = ()
     paulis: str | None = None
     matrix: np.ndarray | None = field(default=None, compare=False)
+    #: content hash of ``matrix``, so two ``unitary`` gates compare equal only if their matrices do
+    matrix_digest: str | None = None
 
     @property
     def spec(self) -> GateSpec:

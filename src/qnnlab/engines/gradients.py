@@ -61,7 +61,7 @@ def parameter_shift_jacobian_fn(engine, observable, *, shots: int | None = None)
     terms = term_expvals_fn(engine, observable)
     coeffs = None
     if not hasattr(observable, "bits"):
-        coeffs = jnp.asarray([c for c, _ in observable.terms])
+        coeffs = np.asarray([c for c, _ in observable.terms])
 
     def shifted_values(theta, inputs):
         angles = engine.angles(theta)
@@ -79,7 +79,10 @@ def parameter_shift_jacobian_fn(engine, observable, *, shots: int | None = None)
 
         def exact(theta, inputs):
             values = shifted_values(theta, inputs)
-            total = values[:, 0] if coeffs is None else jnp.tensordot(values, coeffs, ((1,), (0,)))
+            if coeffs is None:
+                total = values[:, 0]
+            else:
+                total = jnp.tensordot(values, jnp.asarray(coeffs, values.dtype), ((1,), (0,)))
             return combine(total, theta)
 
         return exact
@@ -98,6 +101,10 @@ def parameter_shift_jacobian(engine, theta, inputs, observable, *, shots=None, s
     theta, batch, single = engine._prepare(theta, inputs)
     if engine.n_params == 0:
         raise InputError("the circuit has no parameter slots: there is no gradient to take.")
-    fn = jax.jit(parameter_shift_jacobian_fn(engine, observable, shots=shots))
+    obs = as_observable(observable)
+    fn = engine._cached(
+        ("parameter_shift", obs, shots),
+        lambda: parameter_shift_jacobian_fn(engine, obs, shots=shots),
+    )
     out = fn(theta, batch) if shots is None else fn(theta, batch, as_key(seed))
     return out[0] if single else out

@@ -162,8 +162,15 @@ class AngleTable:
         if self.size == 0:
             return jnp.zeros((0,), dtype=jnp.result_type(theta))
         dtype = jnp.result_type(theta)
-        gathered = theta[self.slots] if theta.shape[-1] > 0 else jnp.zeros(self.size, dtype)
-        return gathered * self.scales.astype(dtype) + self.offsets.astype(dtype)
+        if theta.shape[-1] == 0:
+            return jnp.asarray(self.offsets, dtype)
+        # Constant angles must not read theta at all (a NaN there would leak into them).
+        varying = jnp.where(self.is_parameter, theta[self.slots] * self.scales.astype(dtype), 0)
+        return varying + self.offsets.astype(dtype)
+
+    @property
+    def is_parameter(self) -> np.ndarray:
+        return np.asarray([rule is not None for rule in self.shift_rules], dtype=bool)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from qnnlab.circuits.paulis import BasisProjector, Observable, PauliSum, as_observable
 from qnnlab.engines.validation import InputError
@@ -24,8 +25,8 @@ def as_key(seed):
     """A JAX PRNG key from an int seed or a key; ``None`` is refused (no hidden randomness)."""
     if seed is None:
         raise InputError("finite-shot estimation needs an explicit seed (an int or a JAX key).")
-    if isinstance(seed, int):
-        return jax.random.key(seed)
+    if isinstance(seed, int | np.integer) and not isinstance(seed, bool):
+        return jax.random.key(int(seed))
     return seed
 
 
@@ -74,7 +75,8 @@ def sample_expval(engine, theta, inputs, observable, *, shots: int, seed):
     would return it. ``inputs`` as for ``engine.expval``; ``seed`` is an int or a JAX key."""
     theta, batch, single = engine._prepare(theta, inputs)
     obs = as_observable(observable)
-    out = jax.jit(shot_expval_fn(engine, obs, shots))(theta, batch, as_key(seed))
+    fn = engine._cached(("shots", obs, shots), lambda: shot_expval_fn(engine, obs, shots))
+    out = fn(theta, batch, as_key(seed))
     return out[0] if single else out
 
 

@@ -36,6 +36,10 @@ def resolve_dtype(dtype) -> tuple[object, object]:
     return complex_dtype, real_dtype
 
 
+#: Positivity of input density matrices is checked up to this dimension (eigvalsh is O(dim^3)).
+PSD_CHECK_MAX_DIM = 256
+
+
 def is_concrete(x) -> bool:
     return not isinstance(x, jax.core.Tracer)
 
@@ -66,6 +70,8 @@ def check_theta(theta, n_params: int, real_dtype):
 def check_pure_states(psi, n_inputs: int, complex_dtype) -> tuple[object, bool]:
     """Return ``(batch (B, 2**k), was_single)``; ``psi`` is ``(2**k,)`` or ``(B, 2**k)``."""
     dim = 2**n_inputs
+    if not hasattr(psi, "shape"):
+        psi = np.asarray(psi)
     shape = tuple(psi.shape)
     if len(shape) == 1 and shape[0] == dim:
         single = True
@@ -94,6 +100,8 @@ def check_pure_states(psi, n_inputs: int, complex_dtype) -> tuple[object, bool]:
 def check_density_matrices(rho, n_inputs: int, complex_dtype) -> tuple[object, bool]:
     """Return ``(batch (B, 2**k, 2**k), was_single)`` for density matrices (or pure states)."""
     dim = 2**n_inputs
+    if not hasattr(rho, "shape"):
+        rho = np.asarray(rho)
     shape = tuple(rho.shape)
     if len(shape) <= 2 and shape[-1:] == (dim,) and shape != (dim, dim):
         psi, single = check_pure_states(rho, n_inputs, complex_dtype)
@@ -119,6 +127,15 @@ def check_density_matrices(rho, n_inputs: int, complex_dtype) -> tuple[object, b
             raise InputError(f"input density matrix {worst} has trace {traces[worst]:.6g}, not 1.")
         if np.any(np.abs(arr - arr.conj().transpose(0, 2, 1)) > tol):
             raise InputError("input density matrices are not Hermitian.")
+        if dim <= PSD_CHECK_MAX_DIM:
+            lowest = np.linalg.eigvalsh(arr).min(axis=1)
+            if np.any(lowest < -max(tol, 1e-6)):
+                worst = int(np.argmin(lowest))
+                raise InputError(
+                    f"input density matrix {worst} has a negative eigenvalue {lowest[worst]:.3g}: "
+                    "it is not a state. (A (dim, dim) array is read as one density matrix; pass "
+                    "pure states as (batch, dim) with batch != dim, or as (batch, dim, dim).)"
+                )
     return batch, single
 
 
