@@ -146,3 +146,28 @@ def test_scan_is_reproducible_and_seed_dependent():
 def test_bad_scan_configuration_is_refused_clearly(kwargs, message):
     with pytest.raises(ValueError, match=message):
         variance_scan(progress=False, **kwargs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cost", ["global", "local"])
+def test_toy_model_closed_form_up_to_16_qubits(cost):
+    """The full-range version of the closed-form check (n = 2..16, 8,000 draws each)."""
+    draws = 8000
+    scan = variance_scan(
+        ansatz="toy-ry", cost=cost, qubits=range(2, 17), draws=draws, seed=2, progress=False
+    )
+    for e in scan.estimates:
+        z = (e.variance - TOY_THEORY[cost](e.n_qubits)) / theoretical_stderr(
+            cost, e.n_qubits, draws
+        )
+        assert abs(z) < 4, f"n={e.n_qubits}: z={z:.2f}"
+
+
+@pytest.mark.slow
+def test_hardware_efficient_scaling_up_to_12_qubits():
+    """Eqs. (11)-(12) over n = 2..12 at log depth with 2,000 draws: the verdicts are decisive."""
+    common = dict(ansatz="hea", qubits=range(2, 13), draws=2000, seed=3, progress=False)
+    global_scan = variance_scan(cost="global", **common)
+    local_scan = variance_scan(cost="local", **common)
+    assert global_scan.fits.better == "exponential" and global_scan.fits.decisive
+    assert local_scan.fits.better == "power_law" and local_scan.fits.decisive

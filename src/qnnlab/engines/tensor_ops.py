@@ -82,7 +82,27 @@ def apply_matrix_dot(tensor, matrix, axes: Sequence[int]):
     return jnp.moveaxis(out, list(range(k)), list(axes))
 
 
-KERNELS = {"slices": apply_matrix, "dot": apply_matrix_dot}
+def apply_matrix_stacked(tensor, matrix, axes: Sequence[int]):
+    """Same result as :func:`apply_matrix`: stack the ``2**k`` input slices, one small GEMM
+    ``(2**k x 2**k) @ (2**k x N)``, and one transpose back into place.
+
+    About six XLA operations per gate (against ~55 for ``slices``), so it compiles several times
+    faster; it makes three passes over the register instead of one.
+    """
+    k = len(axes)
+    matrix, sorted_axes = _sorted_gate(matrix, axes)
+    view_shape = _view_shape(tensor.shape, sorted_axes)
+    view = tensor.reshape(view_shape)
+    stacked = jnp.stack(_basis_slices(view, k)).reshape(2**k, -1)
+    out = (matrix @ stacked).reshape((2,) * k + tuple(view_shape[0::2]))
+    # axes now (g_1..g_k, X_0..X_k): interleave back to (X_0, g_1, X_1, ..., g_k, X_k)
+    order = [k]
+    for p in range(k):
+        order += [p, k + 1 + p]
+    return jnp.transpose(out, order).reshape(tensor.shape)
+
+
+KERNELS = {"slices": apply_matrix, "dot": apply_matrix_dot, "stacked": apply_matrix_stacked}
 
 
 def pair_contraction(left, right, axes: Sequence[int]):
