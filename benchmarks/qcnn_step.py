@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -64,17 +63,6 @@ def compile_step(step, args):
     return compiled, seconds, peak
 
 
-def time_step(step, args, repeats: int) -> float:
-    """Median seconds per call after one warm-up call."""
-    jax.block_until_ready(step(*args))
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(step(*args))
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--qubits", default="12,16,20", help="qubit counts (default: %(default)s)")
@@ -102,7 +90,7 @@ def main() -> int:
         results = {}
         for name, step in steps.items():
             run, compile_seconds, mem = compile_step(step, (theta, psi, y))
-            per_step = time_step(run, (theta, psi, y), args.repeats)
+            per_step = peers_qcnn.time_step(run, (theta, psi, y), args.repeats)
             loss, grad = run(theta, psi, y)
             results[name] = (per_step, float(loss), np.asarray(grad))
             mem_text = "n/a" if mem is None else f"{mem / 2**20:.0f} MiB"

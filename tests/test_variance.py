@@ -28,18 +28,21 @@ def theoretical_stderr(cost: str, n: int, draws: int) -> float:
     return math.sqrt((mu4 - var**2 * (draws - 3) / (draws - 1)) / draws)
 
 
-@pytest.mark.parametrize("cost", ["global", "local"])
-def test_toy_model_matches_closed_form_within_sampling_error(cost):
-    draws = 4000
-    scan = variance_scan(
-        ansatz="toy-ry", cost=cost, qubits=range(2, 13), draws=draws, seed=0, progress=False
-    )
+def assert_matches_closed_form(scan, cost: str) -> None:
+    """Every point within 4 exact standard errors of the closed form (a false alarm over ~15
+    points has probability < 1e-3 even for the skewed sampling distribution)."""
     for e in scan.estimates:
         theory = TOY_THEORY[cost](e.n_qubits)
-        se = theoretical_stderr(cost, e.n_qubits, draws)
-        z = (e.variance - theory) / se
-        # 4 sigma: 11 points, a false alarm has probability < 1e-3 even for the skewed tails.
+        z = (e.variance - theory) / theoretical_stderr(cost, e.n_qubits, e.draws)
         assert abs(z) < 4, f"n={e.n_qubits}: Var={e.variance:.4e}, theory={theory:.4e}, z={z:.2f}"
+
+
+@pytest.mark.parametrize("cost", ["global", "local"])
+def test_toy_model_matches_closed_form_within_sampling_error(cost):
+    scan = variance_scan(
+        ansatz="toy-ry", cost=cost, qubits=range(2, 13), draws=4000, seed=0, progress=False
+    )
+    assert_matches_closed_form(scan, cost)
     assert scan.fits.better == ("exponential" if cost == "global" else "power_law")
     if cost == "global":
         # fitted base within 10% of 3/8 (the closed form decays as (3/8)^n)
@@ -152,15 +155,10 @@ def test_bad_scan_configuration_is_refused_clearly(kwargs, message):
 @pytest.mark.parametrize("cost", ["global", "local"])
 def test_toy_model_closed_form_up_to_16_qubits(cost):
     """The full-range version of the closed-form check (n = 2..16, 8,000 draws each)."""
-    draws = 8000
     scan = variance_scan(
-        ansatz="toy-ry", cost=cost, qubits=range(2, 17), draws=draws, seed=2, progress=False
+        ansatz="toy-ry", cost=cost, qubits=range(2, 17), draws=8000, seed=2, progress=False
     )
-    for e in scan.estimates:
-        z = (e.variance - TOY_THEORY[cost](e.n_qubits)) / theoretical_stderr(
-            cost, e.n_qubits, draws
-        )
-        assert abs(z) < 4, f"n={e.n_qubits}: z={z:.2f}"
+    assert_matches_closed_form(scan, cost)
 
 
 @pytest.mark.slow

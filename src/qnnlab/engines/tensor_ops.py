@@ -11,7 +11,6 @@ import math
 from collections.abc import Sequence
 
 import jax.numpy as jnp
-import numpy as np
 
 
 def _sorted_gate(matrix, axes: Sequence[int]):
@@ -150,8 +149,3 @@ def z_signs(n_axes: int, axes: Sequence[int], ndim: int, offset: int, dtype):
         shape[offset + axis] = 2
         sign = sign * jnp.asarray([1, -1], dtype=dtype).reshape(shape)
     return sign
-
-
-def basis_index(bits: Sequence[int]) -> int:
-    """Integer index of a big-endian bit tuple."""
-    return int(np.dot(bits, 2 ** np.arange(len(bits))[::-1])) if len(bits) else 0
