@@ -64,13 +64,19 @@ def test_gradient_mean_is_zero_and_local_samples_match_analytic_derivative():
     np.testing.assert_allclose(samples, np.sin(np.asarray(thetas)[:, 0]) / (2 * n), atol=2e-6)
 
 
-def test_hardware_efficient_global_decays_exponentially_local_does_not():
-    """Eq. (11) vs Eq. (12): at log depth the global cost has a barren plateau, the local not."""
-    common = dict(ansatz="hea", qubits=range(2, 9), draws=600, seed=1, progress=False)
+def hea_scans_with_expected_verdicts(qubits, *, draws: int, seed: int):
+    """Global and local HEA scans at log depth; asserts exponential vs power-law verdicts."""
+    common = dict(ansatz="hea", qubits=qubits, draws=draws, seed=seed, progress=False)
     global_scan = variance_scan(cost="global", **common)
     local_scan = variance_scan(cost="local", **common)
     assert global_scan.fits.better == "exponential" and global_scan.fits.decisive
     assert local_scan.fits.better == "power_law" and local_scan.fits.decisive
+    return global_scan, local_scan
+
+
+def test_hardware_efficient_global_decays_exponentially_local_does_not():
+    """Eq. (11) vs Eq. (12): at log depth the global cost has a barren plateau, the local not."""
+    global_scan, local_scan = hea_scans_with_expected_verdicts(range(2, 9), draws=600, seed=1)
     assert global_scan.fits.decay_base < 0.6
     # local variance at n=8 is far above the global one
     assert local_scan.variance[-1] > 20 * global_scan.variance[-1]
@@ -164,8 +170,4 @@ def test_toy_model_closed_form_up_to_16_qubits(cost):
 @pytest.mark.slow
 def test_hardware_efficient_scaling_up_to_12_qubits():
     """Eqs. (11)-(12) over n = 2..12 at log depth with 2,000 draws: the verdicts are decisive."""
-    common = dict(ansatz="hea", qubits=range(2, 13), draws=2000, seed=3, progress=False)
-    global_scan = variance_scan(cost="global", **common)
-    local_scan = variance_scan(cost="local", **common)
-    assert global_scan.fits.better == "exponential" and global_scan.fits.decisive
-    assert local_scan.fits.better == "power_law" and local_scan.fits.decisive
+    hea_scans_with_expected_verdicts(range(2, 13), draws=2000, seed=3)

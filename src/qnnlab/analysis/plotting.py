@@ -28,24 +28,20 @@ def plot_variance_scans(scans: list[VarianceScan], title: str | None = None):
         if scan.fits is not None:
             f = scan.fits
             best = f.better
-            ax.plot(
-                grid,
-                f.predict("exponential", grid),
-                "--",
-                color=color,
-                lw=1,
-                alpha=1.0 if best == "exponential" else 0.4,
-                label=f"  exp fit: {f.decay_base:.3g}^n" + (" *" if best == "exponential" else ""),
+            curves = (
+                ("exponential", "--", 1.0, f"exp fit: {f.decay_base:.3g}^n"),
+                ("power_law", ":", 1.3, f"power fit: n^-{f.power:.3g}"),
             )
-            ax.plot(
-                grid,
-                f.predict("power_law", grid),
-                ":",
-                color=color,
-                lw=1.3,
-                alpha=1.0 if best == "power_law" else 0.4,
-                label=f"  power fit: n^-{f.power:.3g}" + (" *" if best == "power_law" else ""),
-            )
+            for model, style, width, text in curves:
+                ax.plot(
+                    grid,
+                    f.predict(model, grid),
+                    style,
+                    color=color,
+                    lw=width,
+                    alpha=1.0 if best == model else 0.4,
+                    label=f"  {text}" + (" *" if best == model else ""),
+                )
         if cfg.ansatz == "toy-ry":
             theory = [TOY_THEORY[cfg.cost](x) for x in grid]
             formula = "(1/8)(3/8)^(n-1)" if cfg.cost == "global" else "1/(8n^2)"
