@@ -97,39 +97,27 @@ def test_sample_statistics_standard_error_is_calibrated():
 
 
 def test_checkpointed_scan_resumes_without_recomputing(tmp_path, monkeypatch):
-    first = variance_scan(
-        ansatz="toy-ry",
-        cost="local",
-        qubits=[2, 3, 4],
-        draws=50,
-        progress=False,
-        checkpoint_dir=tmp_path,
-    )
+    def scan(draws: int = 50):
+        return variance_scan(
+            ansatz="toy-ry",
+            cost="local",
+            qubits=[2, 3, 4],
+            draws=draws,
+            progress=False,
+            checkpoint_dir=tmp_path,
+        )
+
+    first = scan()
     import qnnlab.analysis.variance as variance
 
     def refuse(*args, **kwargs):
         raise AssertionError("a checkpointed qubit count was recomputed")
 
     monkeypatch.setattr(variance, "estimate_gradient_variance", refuse)
-    second = variance_scan(
-        ansatz="toy-ry",
-        cost="local",
-        qubits=[2, 3, 4],
-        draws=50,
-        progress=False,
-        checkpoint_dir=tmp_path,
-    )
-    assert second.variance == first.variance
+    assert scan().variance == first.variance
     # another configuration must not pick these records up
     with pytest.raises(AssertionError, match="recomputed"):
-        variance_scan(
-            ansatz="toy-ry",
-            cost="local",
-            qubits=[2, 3, 4],
-            draws=51,
-            progress=False,
-            checkpoint_dir=tmp_path,
-        )
+        scan(draws=51)
 
 
 def test_scan_is_reproducible_and_seed_dependent():
