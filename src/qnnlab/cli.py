@@ -42,6 +42,114 @@ def _variance(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_option(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` with a JSON value (``ratio_range=[0.2,1.8]``) or a bare string."""
+    import json
+
+    if "=" not in text:
+        raise ValueError(f"--option expects KEY=VALUE, got {text!r}.")
+    key, value = text.split("=", 1)
+    try:
+        return key.strip().replace("-", "_"), json.loads(value)
+    except json.JSONDecodeError:
+        return key.strip().replace("-", "_"), value
+
+
+def _dataset_build(args: argparse.Namespace) -> int:
+    from qnnlab.data import build_dataset
+
+    options = dict(_parse_option(o) for o in args.option)
+    dmrg = {"chi_max": args.chi_max} if args.chi_max else None
+    dataset = build_dataset(
+        args.name,
+        n_qubits=args.qubits,
+        n_samples=args.samples,
+        seed=args.seed,
+        method=args.method,
+        dmrg=dmrg,
+        cache_dir=args.cache_dir,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        progress=not args.no_progress,
+        **options,
+    )
+    _print_summary(dataset.summary())
+    return 0
+
+
+def _print_summary(summary: dict) -> None:
+    config = summary["config"]
+    print(
+        f"dataset:  {config['name']}  ({config['n_qubits']} qubits, {summary['samples']} samples)"
+    )
+    print(f"folder:   {summary['folder']}")
+    print(f"method:   {config['method']}" + (f"  {config['dmrg']}" if "dmrg" in config else ""))
+    print(f"options:  {config['options']}  seed={config['seed']}")
+    print("labels:   " + ", ".join(f"{k}: {v}" for k, v in summary["labels"].items()))
+    if "energy_range" in summary:
+        lo, hi = summary["energy_range"]
+        print(f"energies: {lo:.6f} .. {hi:.6f}")
+    if "max_bond_dim" in summary:
+        print(
+            f"DMRG:     max bond dimension {summary['max_bond_dim']}, "
+            f"max truncation error {summary['max_truncation_error']:.2e}"
+        )
+    print(
+        f"cost:     {summary['wall_time_per_state_s']:.2f} s per state, "
+        f"{summary['wall_time_total_s']:.1f} s in all; {summary['size_on_disk_mb']:.1f} MiB on disk"
+    )
+
+
+def _dataset_info(args: argparse.Namespace) -> int:
+    import json
+
+    from qnnlab.data import load_dataset
+
+    summary = load_dataset(args.path).summary()
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        _print_summary(summary)
+    return 0
+
+
+def _add_dataset_parsers(sub) -> None:
+    d = sub.add_parser("dataset", help="build and inspect cached quantum-phase datasets")
+    dsub = d.add_subparsers(dest="dataset_command", metavar="ACTION", required=True)
+    b = dsub.add_parser(
+        "build",
+        help="build (or load from the cache) a labelled dataset of ground states",
+        description=(
+            "Build a labelled dataset of quantum states: 'xxx' (bond-alternating Heisenberg), "
+            "'cluster-ising' (alias 'haldane'), 'toric-vs-semion' (12 qubits). States are exact "
+            "up to 16 qubits and DMRG matrix product states beyond; each finished state is saved "
+            "at once, so rerunning an interrupted build computes only what is missing."
+        ),
+    )
+    b.add_argument("name", help="xxx | cluster-ising | toric-vs-semion")
+    b.add_argument("--qubits", type=int, required=True, help="chain length")
+    b.add_argument("--samples", type=int, required=True, help="number of states (even)")
+    b.add_argument("--seed", type=int, default=0, help="seed of the parameter draw (default 0)")
+    b.add_argument("--method", choices=["auto", "exact", "dmrg"], default="auto")
+    b.add_argument("--chi-max", type=int, default=None, help="DMRG bond dimension (default 64)")
+    b.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="family option, JSON value (e.g. ratio_range=[0.2,1.8], exclusion=0.1)",
+    )
+    b.add_argument("--workers", type=int, default=None, help="local processes (default: cores)")
+    b.add_argument("--scheduler", default=None, help="Dask scheduler address (tcp://host:8786)")
+    b.add_argument("--cache-dir", default=None, help="cache root (default: ~/.cache/qnnlab)")
+    b.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    b.set_defaults(func=_dataset_build)
+    i = dsub.add_parser("info", help="summarise a built dataset folder")
+    i.add_argument("path", help="dataset folder (printed by `qnnlab dataset build`)")
+    i.add_argument("--json", action="store_true", help="print the summary as JSON")
+    i.set_defaults(func=_dataset_info)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qnnlab",
@@ -106,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--out", default=None, help="output folder (default: runs/variance-...-TIME)")
     v.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     v.set_defaults(func=_variance)
+    _add_dataset_parsers(sub)
     return parser
 
 

@@ -116,7 +116,7 @@ class MPS:
         to that tolerance.
         """
         psi = np.asarray(vector)
-        n = int(round(np.log2(psi.size)))
+        n = round(float(np.log2(psi.size)))
         if psi.ndim != 1 or 2**n != psi.size:
             raise MPSError(f"A state vector needs 2**n entries, got shape {psi.shape}.")
         tensors: list[np.ndarray] = [None] * n  # type: ignore[list-item]
@@ -143,7 +143,8 @@ class MPS:
     def from_tenpy(cls, psi, *, basis_change: np.ndarray | None = None) -> MPS:
         """Dense right-canonical copy of a finite TeNPy ``MPS`` of spin-1/2 sites.
 
-        TeNPy's spin-1/2 basis is ``(up, down)``, which is the qubit basis ``(|0>, |1>)``.
+        TeNPy's spin up is the qubit's ``|0>`` and spin down ``|1>``; sites that conserve a
+        charge may store them in the other order, which is undone here.
         ``basis_change`` (a 2x2 unitary ``U``) maps the tensors' physical basis to the qubit
         basis, ``|s>_qubit = sum_t U[s, t] |t>_tenpy``, e.g. a Hadamard when a model was run in
         the X basis to conserve a parity.
@@ -155,6 +156,9 @@ class MPS:
             b = psi.get_B(i, "B").transpose(["vL", "p", "vR"]).to_ndarray()
             if b.shape[1] != 2:
                 raise MPSError(f"Site {i} has local dimension {b.shape[1]}; qubits need 2.")
+            # Charge-conserving sites sort their basis by charge, which can put 'down' first.
+            labels = psi.sites[i].state_labels
+            b = b[:, [labels["up"], labels["down"]], :]
             if basis_change is not None:
                 b = np.einsum("st,ltr->lsr", basis_change, b)
             tensors.append(b)
