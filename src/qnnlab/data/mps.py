@@ -60,7 +60,8 @@ class MPS:
             raise MPSError("The outer bonds of a finite MPS must have dimension 1.")
         self.tensors = tensors
         if not self.schmidt:
-            self.schmidt = _schmidt_values_from_right_canonical(tensors)
+            tensors, self.schmidt = _schmidt_gauge(tensors)
+            self.tensors = tensors
         if len(self.schmidt) != len(tensors) + 1:
             raise MPSError(
                 f"Expected {len(tensors) + 1} Schmidt-value arrays (one per bond), "
@@ -208,19 +209,32 @@ class MPS:
         return float(np.real(np.trace(env)))
 
 
-def _schmidt_values_from_right_canonical(tensors: list[np.ndarray]) -> list[np.ndarray]:
-    """Schmidt values of every bond of a right-canonical chain (left-to-right QR + SVD sweep)."""
+def _schmidt_gauge(tensors: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Rotate every bond of a right-canonical chain into its Schmidt basis.
+
+    A left-to-right sweep of SVDs gives, at each bond ``i``, the Schmidt values ``S_i`` and the
+    rows ``Vh_i`` of the right Schmidt vectors in the chain's current bond basis; the tensors
+    ``B_i <- Vh_i B_i Vh_{i+1}^dagger`` stay right-canonical and now start from ``diag(S_i^2)``
+    on their left bond, which :meth:`MPS.expectation` relies on.
+    """
     n = len(tensors)
     schmidt = [np.ones(1)]
+    rotations = [np.ones((1, 1))]
     carry = np.ones((1, 1))
     for i in range(n - 1):
         a = np.einsum("ab,bsr->asr", carry, tensors[i])
         chi_l, _, chi_r = a.shape
         _, s, vh = np.linalg.svd(a.reshape(chi_l * 2, chi_r), full_matrices=False)
         schmidt.append(s)
+        rotations.append(vh)
         carry = s[:, None] * vh
     schmidt.append(np.ones(1))
-    return schmidt
+    rotations.append(np.ones((1, 1)))
+    gauged = [
+        np.einsum("ab,bsc,dc->asd", rotations[i], b, rotations[i + 1].conj(), optimize=True)
+        for i, b in enumerate(tensors)
+    ]
+    return gauged, schmidt
 
 
 def random_mps(n_qubits: int, bond_dim: int, *, seed: int, dtype=np.complex128) -> MPS:
