@@ -45,15 +45,18 @@ def _check_chain(n_qubits: int, minimum: int, model: str) -> None:
         )
 
 
+def heisenberg_bond(i: int, j: int, coupling: float = 1.0) -> PauliSum:
+    """``coupling * S_i . S_j = coupling * (X_i X_j + Y_i Y_j + Z_i Z_j) / 4``."""
+    return PauliSum(tuple((coupling / 4.0, PauliString(((i, a), (j, a)))) for a in "XYZ"))
+
+
 def bond_alternating_xxx(n_qubits: int, j1: float, j2: float) -> PauliSum:
     """``J1 sum_{i even} S_i.S_{i+1} + J2 sum_{i odd} S_i.S_{i+1}`` on an open chain."""
     _check_chain(n_qubits, 2, "bond-alternating XXX")
-    terms = []
+    terms: tuple = ()
     for i in range(n_qubits - 1):
-        coupling = j1 if i % 2 == 0 else j2
-        for letter in "XYZ":
-            terms.append((coupling / 4.0, PauliString(((i, letter), (i + 1, letter)))))
-    return PauliSum(tuple((float(c), p) for c, p in terms))
+        terms += heisenberg_bond(i, i + 1, j1 if i % 2 == 0 else j2).terms
+    return PauliSum(terms)
 
 
 def cluster_ising(n_qubits: int, h1: float, h2: float, j: float = 1.0) -> PauliSum:

@@ -37,6 +37,7 @@ from qnnlab.data.hamiltonians import (
     cluster_ising,
     dense_expectation,
     exact_ground_state,
+    heisenberg_bond,
 )
 from qnnlab.data.mps import MPS
 from qnnlab.data.tenpy_models import (
@@ -277,14 +278,11 @@ def plan_topological(config: dict) -> list[dict]:
 
 # ------------------------------------------------------------------------------ builders
 def _xxx_diagnostics(state, n: int) -> dict:
-    def bond(i: int) -> PauliSum:
-        return PauliSum(tuple((0.25, PauliString(((i, a), (i + 1, a)))) for a in "XYZ"))
-
     middle = (n // 2) & ~1
     return {
-        "edge_bond": _expect(state, bond(0), n),
-        "bulk_even_bond": _expect(state, bond(middle), n),
-        "bulk_odd_bond": _expect(state, bond(middle + 1), n),
+        "edge_bond": _expect(state, heisenberg_bond(0, 1), n),
+        "bulk_even_bond": _expect(state, heisenberg_bond(middle, middle + 1), n),
+        "bulk_odd_bond": _expect(state, heisenberg_bond(middle + 1, middle + 2), n),
     }
 
 
