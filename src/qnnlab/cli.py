@@ -59,7 +59,7 @@ def _dataset_build(args: argparse.Namespace) -> int:
     from qnnlab.data import build_dataset
 
     options = dict(_parse_option(o) for o in args.option)
-    dmrg = {"chi_max": args.chi_max} if args.chi_max else None
+    dmrg = {"chi_max": args.chi_max} if args.chi_max is not None else None
     dataset = build_dataset(
         args.name,
         n_qubits=args.qubits,

@@ -246,25 +246,32 @@ def build_dataset(
     if not (folder / "dataset.json").exists():
         store.write_manifest(folder, config)
     plan = store.read_plan(folder)
-    if runner is None:
-        runner = make_runner(workers, scheduler)
-    if plan is None:
-        if config["name"] == "xxx":
-            plan = plan_xxx(config)
-        elif config["name"] == "cluster-ising":
-            plan = plan_cluster(config, runner, cache_root, progress)
-        else:
-            plan = plan_topological(config)
-        store.write_plan(folder, plan)
-    dataset = Dataset(folder)
-    todo = dataset.missing()
-    if todo and config["name"] == "toric-vs-semion" and not isinstance(runner, SerialRunner):
-        runner = SerialRunner()  # 12-qubit states take milliseconds: processes cost more
-    tasks = [(config, plan[i]) for i in todo]
-    for k, (state, record) in runner.run(
-        build_sample, tasks, desc=f"{config['name']} n={n_qubits}", progress=progress
-    ):
-        store.write_state(store.state_path(folder, todo[k]), state, record)
+    own_runner = runner is None
+    try:
+        if plan is None:
+            if config["name"] == "xxx":
+                plan = plan_xxx(config)
+            elif config["name"] == "cluster-ising":
+                runner = runner or make_runner(workers, scheduler)
+                plan = plan_cluster(config, runner, cache_root, progress)
+            else:
+                plan = plan_topological(config)
+            store.write_plan(folder, plan)
+        dataset = Dataset(folder)
+        todo = dataset.missing()
+        if todo and config["name"] == "toric-vs-semion":
+            runner = SerialRunner()  # 12-qubit states take milliseconds: processes cost more
+        elif todo:
+            runner = runner or make_runner(workers, scheduler)
+        tasks = [(config, plan[i]) for i in todo]
+        if tasks:
+            for k, (state, record) in runner.run(
+                build_sample, tasks, desc=f"{config['name']} n={n_qubits}", progress=progress
+            ):
+                store.write_state(store.state_path(folder, todo[k]), state, record)
+    finally:
+        if own_runner and hasattr(runner, "close"):
+            runner.close()
     return dataset
 
 

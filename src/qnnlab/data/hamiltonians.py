@@ -86,6 +86,11 @@ def _masks(string: PauliString, n_qubits: int) -> tuple[int, int, int]:
     """``(x mask, z mask, number of Y)`` with qubit 0 as the most significant bit."""
     x = z = 0
     n_y = 0
+    if string.ops and string.qubits[-1] >= n_qubits:
+        raise HamiltonianError(
+            f"Pauli string {string} acts on qubit {string.qubits[-1]}, outside a chain of "
+            f"{n_qubits} qubits."
+        )
     for qubit, letter in string.ops:
         bit = 1 << (n_qubits - 1 - qubit)
         if letter in "XY":
@@ -106,6 +111,14 @@ def _popcount(values: np.ndarray) -> np.ndarray:
     return count
 
 
+def _check_exact_size(n_qubits: int) -> None:
+    if n_qubits > EXACT_MAX_QUBITS:
+        raise HamiltonianError(
+            f"Exact diagonalization of {n_qubits} qubits is out of reach (limit "
+            f"{EXACT_MAX_QUBITS}); use method='dmrg'."
+        )
+
+
 def sector_basis(n_qubits: int, kind: str | None, value: int | None = None) -> np.ndarray | None:
     """Sorted basis states of a symmetry sector, or ``None`` for the full space.
 
@@ -114,6 +127,7 @@ def sector_basis(n_qubits: int, kind: str | None, value: int | None = None) -> n
     """
     if kind is None:
         return None
+    _check_exact_size(n_qubits)
     states = np.arange(2**n_qubits, dtype=np.int64)
     ones = _popcount(states)
     if kind == "ones":
@@ -130,11 +144,7 @@ def sparse_hamiltonian(
 
     Raises if ``basis`` is not closed under the Hamiltonian (it must be a symmetry sector).
     """
-    if n_qubits > EXACT_MAX_QUBITS:
-        raise HamiltonianError(
-            f"Exact diagonalization of {n_qubits} qubits is out of reach (limit "
-            f"{EXACT_MAX_QUBITS}); use method='dmrg'."
-        )
+    _check_exact_size(n_qubits)
     states = np.arange(2**n_qubits, dtype=np.int64) if basis is None else np.asarray(basis)
     dim = states.size
     grouped: dict[int, np.ndarray] = {}
@@ -182,6 +192,7 @@ def exact_ground_state(
     The returned vector lives in the full space (zeros outside the sector) with a fixed sign
     convention: its largest-magnitude amplitude is real and positive.
     """
+    _check_exact_size(n_qubits)
     basis = sector_basis(n_qubits, *sector) if sector else None
     matrix = sparse_hamiltonian(observable, n_qubits, basis)
     dim = matrix.shape[0]

@@ -120,6 +120,8 @@ class MPS:
         n = round(float(np.log2(psi.size)))
         if psi.ndim != 1 or 2**n != psi.size:
             raise MPSError(f"A state vector needs 2**n entries, got shape {psi.shape}.")
+        if not np.all(np.isfinite(psi)) or np.linalg.norm(psi) == 0:
+            raise MPSError("A state vector must be finite and nonzero.")
         tensors: list[np.ndarray] = [None] * n  # type: ignore[list-item]
         schmidt: list[np.ndarray] = [None] * (n + 1)  # type: ignore[list-item]
         schmidt[n] = np.ones(1)

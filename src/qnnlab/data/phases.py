@@ -147,6 +147,28 @@ ALIASES = {
 }
 
 
+def _normalise(key: str, value, default):
+    """Coerce an option to the type of its default, so equal configs share one cache entry."""
+    try:
+        if isinstance(default, bool | str):
+            return type(default)(value)
+        if isinstance(default, int | float):
+            return type(default)(value)
+        if isinstance(default, list):
+            if not isinstance(value, list | tuple) or len(value) != len(default):
+                raise TypeError(
+                    f"expected a pair of {len(default)} numbers"
+                    if len(default) == 2
+                    else f"expected {len(default)} numbers"
+                )
+            return [type(d)(v) for d, v in zip(default, value, strict=True)]
+    except (TypeError, ValueError) as err:
+        raise DatasetConfigError(
+            f"Option {key}={value!r} is malformed ({err}); the default is {default!r}."
+        ) from None
+    return value
+
+
 def family(name: str) -> Family:
     key = ALIASES.get(name, name)
     if key not in FAMILIES:
@@ -185,8 +207,7 @@ def resolve_config(
         raise DatasetConfigError(
             f"Unknown option(s) {sorted(unknown)} for {fam.name}; valid: {sorted(fam.defaults)}."
         )
-    merged = {**fam.defaults, **options}
-    merged = {k: (list(v) if isinstance(v, tuple) else v) for k, v in merged.items()}
+    merged = {k: _normalise(k, v, fam.defaults[k]) for k, v in {**fam.defaults, **options}.items()}
     if fam.validate:
         fam.validate(merged)
     if method == "auto":
@@ -204,7 +225,11 @@ def resolve_config(
         "options": merged,
     }
     if method == "dmrg":
-        settings = dmrg if isinstance(dmrg, DMRGSettings) else DMRGSettings(**(dmrg or {}))
+        try:
+            settings = dmrg if isinstance(dmrg, DMRGSettings) else DMRGSettings(**(dmrg or {}))
+        except TypeError as err:
+            valid = sorted(DMRGSettings().to_dict())
+            raise DatasetConfigError(f"Bad DMRG setting ({err}); valid keys: {valid}.") from None
         config["dmrg"] = settings.to_dict()
     return config
 
@@ -278,7 +303,7 @@ def plan_topological(config: dict) -> list[dict]:
 
 # ------------------------------------------------------------------------------ builders
 def _xxx_diagnostics(state, n: int) -> dict:
-    middle = (n // 2) & ~1
+    middle = (n // 2 - 1) & ~1  # an even site with bonds (m, m+1), (m+1, m+2) inside the chain
     return {
         "edge_bond": _expect(state, heisenberg_bond(0, 1), n),
         "bulk_even_bond": _expect(state, heisenberg_bond(middle, middle + 1), n),
@@ -287,8 +312,8 @@ def _xxx_diagnostics(state, n: int) -> dict:
 
 
 def cluster_strings(n: int) -> tuple[PauliString, PauliString]:
-    """Finite-chain string orders over the middle half (an even number of ``X``)."""
-    m = max(2, (n // 4) // 2 * 2)
+    """Finite-chain string orders over the middle half (an even number of ``X`` from 8 qubits)."""
+    m = max(1, (n // 4) // 2 * 2)
     a = (n - 2 * m) // 2
     b = a + 2 * m
     middle = tuple((k, "X") for k in range(a + 1, b, 2))
@@ -309,6 +334,7 @@ def _dmrg_record(result) -> dict:
         "truncation_error": result.truncation_error,
         "bond_dim": result.bond_dim,
         "sweeps": result.sweeps,
+        "converged": result.converged,
     }
 
 

@@ -99,13 +99,23 @@ def _check_tag(data, path: Path, expected: str) -> None:
         )
 
 
+def _open_npz(handle, path: Path):
+    data = np.load(handle, allow_pickle=False)
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise DatasetFormatError(
+            f"{path} holds a bare NumPy array, not a qnnlab state archive; point qnnlab at a "
+            "file written by `qnnlab dataset build`."
+        )
+    return data
+
+
 def read_state(path: str | Path) -> tuple[np.ndarray | MPS, dict]:
     """Load ``(state, record)`` from a state file, refusing foreign, newer or damaged files."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"No state file at {path}.")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with open(path, "rb") as handle, _open_npz(handle, path) as data:
             _check_tag(data, path, STATE_FORMAT)
             record = json.loads(str(data["record"]))
             kind = str(data["kind"])
@@ -149,6 +159,8 @@ def read_manifest(folder: str | Path) -> dict:
         raise DatasetFormatError(f"{path} is not valid JSON ({err}); rebuild the dataset.") from err
     if not isinstance(manifest, dict) or manifest.get("format") != DATASET_FORMAT:
         raise DatasetFormatError(f"{path} is not a qnnlab dataset manifest.")
+    if "config" not in manifest or not isinstance(manifest["config"], dict):
+        raise DatasetFormatError(f"{path} has no configuration; rebuild the dataset.")
     if manifest.get("version") != FORMAT_VERSION:
         raise DatasetFormatError(
             f"{path} has format version {manifest.get('version')}; this qnnlab reads version "

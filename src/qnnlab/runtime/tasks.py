@@ -131,6 +131,10 @@ class DaskRunner:
             for future in futures:
                 future.cancel()
 
+    def close(self) -> None:
+        """Disconnect from the scheduler (the cluster itself keeps running)."""
+        self.client.close()
+
 
 def make_runner(workers: int | None = None, scheduler: str | None = None) -> TaskRunner:
     """``scheduler`` address -> Dask; ``workers == 1`` -> serial; else a local process pool."""
