@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from peers_qcnn import time_step
 from qnnlab.circuits.paulis import PAULI_MATRICES, PauliString, pauli
 from qnnlab.data.mps import MPS, random_mps
+from qnnlab.data.phases import build_sample, resolve_config
 from qnnlab.shadows import estimate, local_pauli_features, local_pauli_strings, sample_shadow
 
 SAMPLE_TARGET_S = 10.0
@@ -94,6 +95,9 @@ def main() -> int:
         help="observables timed in PennyLane, extrapolated to all (default: %(default)s)",
     )
     parser.add_argument("--no-pennylane", action="store_true")
+    parser.add_argument(
+        "--dmrg", action="store_true", help="also time a DMRG ground state (about 20 s to build)"
+    )
     args = parser.parse_args()
     n, chi, t = args.qubits, args.bond_dim, args.snapshots
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -105,6 +109,12 @@ def main() -> int:
     shadow = sample_shadow(state, t, seed=0)
     real_state = random_mps(n, chi, seed=0, dtype=np.float64)
     real_s = time_step(lambda: sample_shadow(real_state, t, seed=0), (), args.repeats)
+    dmrg_state, dmrg_s = None, float("nan")
+    if args.dmrg:
+        config = resolve_config("xxx", n, 2, 0, method="dmrg", dmrg={"chi_max": chi})
+        sample = {"index": 0, "label": 0, "params": {"J1": 1.0, "J2": 1.0, "ratio": 1.0}}
+        dmrg_state, _ = build_sample(config, sample)  # critical: every inner bond saturates
+        dmrg_s = time_step(lambda: sample_shadow(dmrg_state, t, seed=0), (), args.repeats)
 
     feature_s = time_step(lambda: local_pauli_features(shadow, args.max_weight), (), args.repeats)
     features = local_pauli_features(shadow, args.max_weight)
@@ -121,6 +131,9 @@ def main() -> int:
         f"  < {SAMPLE_TARGET_S:.0f} s {verdict(sample_s, SAMPLE_TARGET_S)}"
     )
     print(f"{'  same, real (float64) MPS':<58} {real_s:9.2f}s")
+    if dmrg_state is not None:
+        label = f"  same, DMRG ground state J2=J1 (Sz-conserving, chi={dmrg_state.max_bond_dim})"
+        print(f"{label:<58} {dmrg_s:9.2f}s")
     label = f"local_pauli_features: {len(features)} strings, weight <= {args.max_weight}"
     print(
         f"{label:<58} {feature_s:9.3f}s"

@@ -133,7 +133,7 @@ def test_method_auto_switches_to_dmrg_beyond_16_qubits():
         (("ising", 8, 2), {}, "Unknown dataset 'ising'"),
         (("xxx", 8, 2), {"h1_range": [0, 1]}, "Unknown option"),
         (("xxx", 8, 2), {"ratio_range": [1.5, 0.5]}, "low < high"),
-        (("xxx", 8, 2), {"ratio_range": [0.5]}, "pair"),
+        (("xxx", 8, 2), {"ratio_range": [0.5]}, "list of 2 numbers"),
         (("xxx", 8, 2), {"ratio_range": [-0.5, 2.0]}, "start at 0.0"),
         (("xxx", 8, 2), {"ratio_range": [0.0, 0.9]}, "no room on one side"),
         (("xxx", 8, 2), {"ratio_range": [0.0, 1.5], "exclusion": 0.6}, "no room on one side"),
@@ -586,3 +586,23 @@ def test_a_process_pool_build_equals_the_serial_build(tmp_path):
     pooled = build_dataset("xxx", 8, 4, cache_dir=tmp_path / "b", workers=2, progress=False)
     np.testing.assert_array_equal(pooled.dense_states(), serial.dense_states())
     assert [r["energy"] for r in pooled.records()] == [r["energy"] for r in serial.records()]
+
+
+def test_dataset_shadows_are_per_sample_seeded_and_unbiased(xxx_dataset):
+    from qnnlab.data.hamiltonians import dense_expectation, heisenberg_bond
+    from qnnlab.shadows import estimate
+
+    shadows = xxx_dataset.shadows(3000, seed=5)
+    again = xxx_dataset.shadows(3000, seed=5)
+    assert len(shadows) == len(xxx_dataset)
+    assert all(s.n_qubits == 8 and s.n_snapshots == 3000 for s in shadows)
+    assert all(a == b for a, b in zip(shadows, again, strict=True))
+    assert shadows[0] != xxx_dataset.shadows(3000, seed=6)[0]
+    bond = heisenberg_bond(2, 3)
+    for state, shadow in zip(xxx_dataset.states(), shadows, strict=True):
+        est = estimate(shadow, bond, groups=1)
+        exact = dense_expectation(state, bond, 8)
+        # A snapshot matches at most one of XX, YY, ZZ on (2, 3), so the single-snapshot second
+        # moment is 3 * (1/4)^2 * 9 = 1.69 and the mean's standard error <= sqrt(1.69 / 3000)
+        # ~ 0.024: a 5 sigma bound.
+        assert abs(est.value - exact) < 5 * 0.024
