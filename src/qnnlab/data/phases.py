@@ -156,11 +156,7 @@ def _normalise(key: str, value, default):
             return type(default)(value)
         if isinstance(default, list):
             if not isinstance(value, list | tuple) or len(value) != len(default):
-                raise TypeError(
-                    f"expected a pair of {len(default)} numbers"
-                    if len(default) == 2
-                    else f"expected {len(default)} numbers"
-                )
+                raise TypeError(f"expected a list of {len(default)} numbers, like the default")
             return [type(d)(v) for d, v in zip(default, value, strict=True)]
     except (TypeError, ValueError) as err:
         raise DatasetConfigError(

@@ -214,7 +214,6 @@ def _cell(x: int, y: int, lx: int, ly: int) -> int:
     return (y % ly) * lx + (x % lx)
 
 
-@functools.lru_cache(maxsize=8)
 def honeycomb_torus(lx: int = 2, ly: int = 2) -> HoneycombTorus:
     """Build (and check) the honeycomb torus of ``lx x ly`` unit cells (``lx, ly >= 2``).
 
@@ -228,7 +227,12 @@ def honeycomb_torus(lx: int = 2, ly: int = 2) -> HoneycombTorus:
     for name, value in (("lx", lx), ("ly", ly)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 2:
             raise ValueError(f"{name} must be an integer >= 2 (got {value!r}).")
-    lx, ly = int(lx), int(ly)
+    return _honeycomb_torus(int(lx), int(ly))
+
+
+@functools.lru_cache(maxsize=8)
+def _honeycomb_torus(lx: int, ly: int) -> HoneycombTorus:
+    """The cached builder behind :func:`honeycomb_torus` (arguments already validated)."""
     n_cells = lx * ly
 
     def a_vertex(x: int, y: int) -> int:
