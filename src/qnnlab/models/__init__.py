@@ -8,10 +8,12 @@ from qnnlab.models.ansatz import (
     toy_ry,
     toy_ry_dissipative,
 )
-from qnnlab.models.qcnn import brick_pairs, qcnn, qcnn_readout
+from qnnlab.models.qcnn import CONV_BLOCKS, POOLS, brick_pairs, qcnn, qcnn_readout
 
 __all__ = [
     "ANSATZES",
+    "CONV_BLOCKS",
+    "POOLS",
     "brick_pairs",
     "build_ansatz",
     "hardware_efficient",
