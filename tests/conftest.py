@@ -487,3 +487,37 @@ def add_random_gate(rng, rc: RandomCircuit, name: str, alive: list[int], slots: 
 
 def random_theta(rng: np.random.Generator, n_params: int) -> np.ndarray:
     return rng.uniform(-np.pi, np.pi, size=n_params)
+
+
+@pytest.fixture
+def one_blas_thread():
+    """Limit BLAS to one thread: the dense and DMRG problems in the data tests are small, and
+    oversubscribed OpenBLAS threads on a shared 2-core machine make them ~10x slower."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
+def xxx_reference(n: int, j1: float, j2: float) -> np.ndarray:
+    """Dense ``J1 sum_{i even} S_i.S_{i+1} + J2 sum_{i odd} S_i.S_{i+1}``, ``S = sigma / 2``."""
+    out = np.zeros((2**n, 2**n), dtype=np.complex128)
+    for i in range(n - 1):
+        coupling = j1 if i % 2 == 0 else j2
+        for a in "XYZ":
+            out += coupling * embed(np.kron(PAULI[a], PAULI[a]) / 4.0, [i, i + 1], n)
+    return out
+
+
+def cluster_reference(n: int, h1: float, h2: float, j: float = 1.0) -> np.ndarray:
+    """Dense ``-J sum Z X Z - h1 sum X - h2 sum X X`` (Cong et al., Eq. 2), open chain."""
+    zxz = kron_all([PAULI["Z"], PAULI["X"], PAULI["Z"]])
+    xx = np.kron(PAULI["X"], PAULI["X"])
+    out = np.zeros((2**n, 2**n), dtype=np.complex128)
+    for i in range(n - 2):
+        out -= j * embed(zxz, [i, i + 1, i + 2], n)
+    for i in range(n):
+        out -= h1 * embed(PAULI["X"], [i], n)
+    for i in range(n - 1):
+        out -= h2 * embed(xx, [i, i + 1], n)
+    return out

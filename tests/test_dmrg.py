@@ -23,7 +23,6 @@ import warnings
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
 
 from qnnlab.circuits.paulis import PauliString
 from qnnlab.data.dmrg import DMRGSettings
@@ -45,12 +44,7 @@ BETHE_ENERGY_PER_BOND = 0.25 - math.log(2.0)  # -0.4431471805599453
 DMRG_ENERGY_TOL = 1e-8
 
 
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    # DMRG on <= 64 sites with chi <= 64 multiplies small blocks: BLAS threads only add overhead
-    # and, oversubscribed on a shared 2-core machine, slow TeNPy down ~10x.
-    with threadpool_limits(limits=1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 def build_both(name: str, n: int, params: dict, dmrg: dict | None = None):

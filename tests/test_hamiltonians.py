@@ -18,9 +18,16 @@ import math
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
 
-from conftest import PAULI, embed, kron_all, random_pauli_sum, random_state
+from conftest import (
+    PAULI,
+    cluster_reference,
+    embed,
+    kron_all,
+    random_pauli_sum,
+    random_state,
+    xxx_reference,
+)
 from qnnlab.circuits.paulis import PauliSum, pauli
 from qnnlab.data.hamiltonians import (
     EXACT_MAX_QUBITS,
@@ -39,39 +46,10 @@ from qnnlab.data.hamiltonians import (
 BETHE_ENERGY_PER_BOND = 0.25 - math.log(2.0)  # Hulthen (1938): -0.4431471805599453
 
 
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    # Matrices here are at most a few thousand wide: BLAS threads only add overhead, and on a
-    # shared 2-core machine oversubscribed OpenBLAS threads make dense eigh ~10x slower.
-    with threadpool_limits(limits=1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 # ------------------------------------------------------------------------------ references
-def xxx_reference(n: int, j1: float, j2: float) -> np.ndarray:
-    """``J1 sum_{i even} S_i.S_{i+1} + J2 sum_{i odd} S_i.S_{i+1}``, ``S = sigma / 2``."""
-    out = np.zeros((2**n, 2**n), dtype=np.complex128)
-    for i in range(n - 1):
-        coupling = j1 if i % 2 == 0 else j2
-        for a in "XYZ":
-            out += coupling * embed(np.kron(PAULI[a], PAULI[a]) / 4.0, [i, i + 1], n)
-    return out
-
-
-def cluster_reference(n: int, h1: float, h2: float, j: float = 1.0) -> np.ndarray:
-    """``-J sum Z_i X_{i+1} Z_{i+2} - h1 sum X_i - h2 sum X_i X_{i+1}`` (Cong et al., Eq. 2)."""
-    zxz = kron_all([PAULI["Z"], PAULI["X"], PAULI["Z"]])
-    xx = np.kron(PAULI["X"], PAULI["X"])
-    out = np.zeros((2**n, 2**n), dtype=np.complex128)
-    for i in range(n - 2):
-        out -= j * embed(zxz, [i, i + 1, i + 2], n)
-    for i in range(n):
-        out -= h1 * embed(PAULI["X"], [i], n)
-    for i in range(n - 1):
-        out -= h2 * embed(xx, [i, i + 1], n)
-    return out
-
-
 def hadamard_all(n: int) -> np.ndarray:
     h = np.array([[1.0, 1.0], [1.0, -1.0]]) / np.sqrt(2.0)
     return kron_all([h] * n)

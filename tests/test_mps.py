@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 from tenpy.networks.mps import MPS as TeNPyMPS
 from tenpy.networks.site import SpinHalfSite
-from threadpoolctl import threadpool_limits
 
 from conftest import PAULI, kron_all, random_state, random_unitary
 from qnnlab.circuits.paulis import PauliString, PauliSum, pauli
@@ -28,12 +27,7 @@ from qnnlab.data.hamiltonians import bond_alternating_xxx, exact_ground_state
 from qnnlab.data.mps import DENSE_MAX_QUBITS, MPS, MPSError, random_mps
 from qnnlab.data.tenpy_models import BondAlternatingXXXModel
 
-
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    # Tiny tensors: BLAS threads only add overhead (and ~10x slowdowns on a shared 2-core box).
-    with threadpool_limits(limits=1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 # ------------------------------------------------------------------------------ helpers

@@ -27,10 +27,9 @@ import warnings
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
 
 import qnnlab.data.datasets as datasets_module
-from conftest import PAULI, embed, kron_all
+from conftest import cluster_reference, xxx_reference
 from qnnlab.data import Dataset, DatasetFormatError, build_dataset, load_dataset
 from qnnlab.data.datasets import MAX_LABEL_ROUNDS, plan_cluster
 from qnnlab.data.labels import StringOrders, cluster_ising_string_orders
@@ -46,37 +45,10 @@ from qnnlab.data.phases import (
 )
 from qnnlab.runtime.tasks import SerialRunner
 
-
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    # Small dense/DMRG problems: BLAS threads only add overhead and, oversubscribed on a shared
-    # 2-core machine, slow TeNPy and eigh down ~10x.
-    with threadpool_limits(limits=1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 # ------------------------------------------------------------------------------ references
-def xxx_reference(n: int, j1: float, j2: float) -> np.ndarray:
-    out = np.zeros((2**n, 2**n), dtype=np.complex128)
-    for i in range(n - 1):
-        coupling = j1 if i % 2 == 0 else j2
-        for a in "XYZ":
-            out += coupling * embed(np.kron(PAULI[a], PAULI[a]) / 4.0, [i, i + 1], n)
-    return out
-
-
-def cluster_reference(n: int, h1: float, h2: float, j: float = 1.0) -> np.ndarray:
-    zxz = kron_all([PAULI["Z"], PAULI["X"], PAULI["Z"]])
-    out = np.zeros((2**n, 2**n), dtype=np.complex128)
-    for i in range(n - 2):
-        out -= j * embed(zxz, [i, i + 1, i + 2], n)
-    for i in range(n):
-        out -= h1 * embed(PAULI["X"], [i], n)
-    for i in range(n - 1):
-        out -= h2 * embed(np.kron(PAULI["X"], PAULI["X"]), [i, i + 1], n)
-    return out
-
-
 def xxx_sample(ratio: float, j1: float = 1.0) -> dict:
     return {
         "index": 0,

@@ -100,7 +100,7 @@ class Dataset:
 
     def record(self, index: int) -> dict:
         if self._records[index] is None:
-            _, self._records[index] = store.read_state(store.state_path(self.folder, index))
+            self._records[index] = store.read_record(store.state_path(self.folder, index))
         return self._records[index]
 
     def records(self) -> list[dict]:

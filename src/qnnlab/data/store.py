@@ -111,6 +111,15 @@ def _open_npz(handle, path: Path):
 
 def read_state(path: str | Path) -> tuple[np.ndarray | MPS, dict]:
     """Load ``(state, record)`` from a state file, refusing foreign, newer or damaged files."""
+    return _read(path, with_state=True)
+
+
+def read_record(path: str | Path) -> dict:
+    """Only the JSON record of a state file (the arrays stay on disk): for summaries."""
+    return _read(path, with_state=False)[1]
+
+
+def _read(path: str | Path, *, with_state: bool) -> tuple[np.ndarray | MPS | None, dict]:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"No state file at {path}.")
@@ -119,14 +128,16 @@ def read_state(path: str | Path) -> tuple[np.ndarray | MPS, dict]:
             _check_tag(data, path, STATE_FORMAT)
             record = json.loads(str(data["record"]))
             kind = str(data["kind"])
+            if kind not in ("dense", "mps"):
+                raise DatasetFormatError(f"{path}: unknown state kind {kind!r}.")
+            if not with_state:
+                return None, record
             if kind == "dense":
                 return np.array(data["vector"]), record
-            if kind == "mps":
-                n = int(data["n_sites"])
-                tensors = [np.array(data[f"B_{i:05d}"]) for i in range(n)]
-                schmidt = [np.array(data[f"S_{i:05d}"]) for i in range(n + 1)]
-                return MPS(tensors, schmidt), record
-            raise DatasetFormatError(f"{path}: unknown state kind {kind!r}.")
+            n = int(data["n_sites"])
+            tensors = [np.array(data[f"B_{i:05d}"]) for i in range(n)]
+            schmidt = [np.array(data[f"S_{i:05d}"]) for i in range(n + 1)]
+            return MPS(tensors, schmidt), record
     except DatasetFormatError:
         raise
     except (zipfile.BadZipFile, EOFError, OSError, KeyError, MPSError, ValueError) as err:
