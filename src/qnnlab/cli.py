@@ -113,6 +113,76 @@ def _dataset_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reproduce(args: argparse.Namespace) -> int:
+    import json
+
+    from qnnlab.experiments.registry import experiment_names, get_experiment
+    from qnnlab.runtime.rundir import default_run_dir
+
+    if args.list or not args.name:
+        for name in experiment_names():
+            print(f"{name:<18} {get_experiment(name).summary}")
+        return 0
+    experiment = get_experiment(args.name)
+    config = experiment.config_type.quick() if args.quick else experiment.config_type()
+    overrides = dict(_parse_option(o) for o in args.set)
+    config = config.with_overrides(overrides) if overrides else config.validate()
+    if args.dry_run:
+        print(json.dumps(config.to_dict(), indent=2))
+        return 0
+    out = args.out or default_run_dir(args.name + ("-quick" if args.quick else ""))
+    command = "qnnlab " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    result = experiment.run(
+        config,
+        out,
+        progress=not args.no_progress,
+        command=command,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        cache_dir=args.cache_dir,
+    )
+    for line in experiment.report(result):
+        print(line)
+    print(f"results: {result.directory}")
+    return 0
+
+
+def _add_reproduce_parser(sub) -> None:
+    r = sub.add_parser(
+        "reproduce",
+        help="reproduce a paper figure by name (see --list)",
+        description=(
+            "Run a registered experiment and write config.json, results.json, CSV tables and "
+            "PNG plots into --out. Every finished fit is checkpointed there: rerunning the same "
+            "command into the same folder resumes. --quick runs a small version; --set KEY=VALUE "
+            "changes one setting (JSON value, e.g. --set runs=3 --set train_sizes=[20,100])."
+        ),
+    )
+    r.add_argument("name", nargs="?", help="experiment name (qnnlab reproduce --list)")
+    r.add_argument("--list", action="store_true", help="list the experiments and exit")
+    r.add_argument("--quick", action="store_true", help="a small version (about a minute)")
+    r.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting (JSON value); --dry-run shows them all",
+    )
+    r.add_argument("--dry-run", action="store_true", help="print the resolved settings and exit")
+    r.add_argument("--out", default=None, help="output folder (default: runs/NAME-TIME)")
+    r.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes for dataset builds and fits (default: datasets on all cores, fits in "
+        "this process)",
+    )
+    r.add_argument("--scheduler", default=None, help="Dask scheduler address (tcp://host:8786)")
+    r.add_argument("--cache-dir", default=None, help="dataset cache (default: ~/.cache/qnnlab)")
+    r.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    r.set_defaults(func=_reproduce)
+
+
 def _add_dataset_parsers(sub) -> None:
     d = sub.add_parser("dataset", help="build and inspect cached quantum-phase datasets")
     dsub = d.add_subparsers(dest="dataset_command", metavar="ACTION", required=True)
@@ -215,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     v.set_defaults(func=_variance)
     _add_dataset_parsers(sub)
+    _add_reproduce_parser(sub)
     return parser
 
 

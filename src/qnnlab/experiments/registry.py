@@ -1,0 +1,103 @@
+"""Experiments by name, for ``qnnlab reproduce NAME``.
+
+An experiment is a frozen dataclass *config* (every number that defines the run, with the
+paper's values as defaults and a ``quick`` preset small enough for tests and demos) and a
+function ``run(config, out, *, progress, command, workers, scheduler, cache_dir)`` that writes
+``config.json``, ``results.json``, CSV tables and PNG plots into the folder ``out`` and
+checkpoints each finished task there, so rerunning the same command resumes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+class ExperimentConfig:
+    """Mixin for experiment configs (frozen dataclasses): overrides by name, JSON export."""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def validate(self):  # pragma: no cover - every config overrides it
+        return self
+
+    @classmethod
+    def quick(cls):
+        """A small version of the experiment (seconds to a minute), for tests and demos."""
+        raise NotImplementedError
+
+    def with_overrides(self, overrides: dict):
+        """A copy with ``overrides`` applied (lists become tuples for tuple fields), validated.
+
+        Raises:
+            ValueError: an unknown field name (the valid names are listed) or a bad value.
+        """
+        hints = typing.get_type_hints(type(self))
+        names = [f.name for f in dataclasses.fields(self)]
+        changes = {}
+        for key, value in overrides.items():
+            if key not in names:
+                raise ValueError(
+                    f"unknown setting {key!r} for {type(self).__name__}; valid: {', '.join(names)}."
+                )
+            origin = typing.get_origin(hints[key])
+            if origin is tuple and isinstance(value, list | tuple):
+                value = tuple(value)
+            elif origin is tuple:
+                value = (value,)
+            changes[key] = value
+        return dataclasses.replace(self, **changes).validate()
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A reproducible experiment: ``name``, one-line ``summary``, its config type, the runner
+    ``run(config, out, **options)`` and ``report(result) -> list[str]`` (a text summary)."""
+
+    name: str
+    summary: str
+    config_type: type
+    run: Callable
+    report: Callable
+
+
+def _registry() -> dict[str, Experiment]:
+    from qnnlab.experiments import qcnn_phases, qcnn_topological
+
+    experiments = [
+        Experiment(
+            "qcnn-phases",
+            "QCNN test accuracy on the XXX and cluster-Ising phase datasets vs qubit count "
+            "(control: local order parameters)",
+            qcnn_phases.QCNNPhasesConfig,
+            qcnn_phases.run_qcnn_phases,
+            qcnn_phases.report,
+        ),
+        Experiment(
+            "qcnn-topological",
+            "QCNN on toric code vs double semion: train and test accuracy vs training-set size "
+            "(qcnn-simulability Fig. 2)",
+            qcnn_topological.QCNNTopologicalConfig,
+            qcnn_topological.run_qcnn_topological,
+            qcnn_topological.report,
+        ),
+    ]
+    return {e.name: e for e in experiments}
+
+
+def experiment_names() -> list[str]:
+    return sorted(_registry())
+
+
+def get_experiment(name: str) -> Experiment:
+    """The experiment called ``name``; ``ValueError`` listing the known names otherwise."""
+    registry = _registry()
+    if name not in registry:
+        raise ValueError(
+            f"unknown experiment {name!r}; known: {', '.join(sorted(registry))} "
+            "(see `qnnlab reproduce --list`)."
+        )
+    return registry[name]
