@@ -4,7 +4,8 @@ Four gradient-variance scans (toy product-of-RY model and layered hardware-effic
 logarithmic depth, each with the global and the local fidelity cost), each written as a run folder
 with config, results.json, CSV and PNG, plus one combined plot and a summary. Rerunning resumes
 from the per-qubit checkpoints. Then two quantum-phase datasets (cached on disk) are measured with
-classical shadows (:mod:`qnnlab.experiments.shadow_features`).
+classical shadows (:mod:`qnnlab.experiments.shadow_features`), and QCNNs are trained on one of
+them (a small ``qnnlab reproduce qcnn-phases``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import matplotlib.pyplot as plt
 
 from qnnlab.analysis.plotting import plot_variance_scans
 from qnnlab.analysis.variance import VarianceScanConfig
+from qnnlab.experiments.qcnn_phases import QCNNPhasesConfig, run_qcnn_phases
 from qnnlab.experiments.shadow_features import run_shadow_features
 from qnnlab.experiments.variance_run import run_variance_scan
 from qnnlab.runtime.rundir import RunDirectory
@@ -27,6 +29,9 @@ DEMO_SCANS = (
     VarianceScanConfig(ansatz="hea", cost="global", qubits=list(range(2, 11)), draws=1000),
     VarianceScanConfig(ansatz="hea", cost="local", qubits=list(range(2, 11)), draws=1000),
 )
+
+#: A small ``qnnlab reproduce qcnn-phases``: QCNNs trained on the 8-qubit XXX dataset.
+DEMO_QCNN = QCNNPhasesConfig(families=("xxx",), qubits=(8,), n_samples=80, seeds=3, epochs=60)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,6 +82,21 @@ def main(argv: list[str] | None = None) -> int:
             f"{stats['plaquette_x_stderr']:.2f}"
         )
     summary["quantum-data"] = data
+    print(
+        f"== QCNN training: {DEMO_QCNN.seeds} seeds on the {DEMO_QCNN.qubits[0]}-qubit XXX "
+        f"dataset ({DEMO_QCNN.n_samples} states, 60/20/20 split, early stopping)",
+        flush=True,
+    )
+    qcnn_run = run_qcnn_phases(
+        DEMO_QCNN, Path(args.out) / "qcnn-xxx", progress=False, command="make demo"
+    )
+    row = qcnn_run.summary[0]
+    print(
+        f"   test accuracy {row['test_acc']['mean']:.3f} +- {row['test_acc']['std']:.3f} "
+        f"(untrained {row['init_test_acc']['mean']:.2f}), "
+        f"{sum(r['seconds'] for r in qcnn_run.runs):.0f} s of training"
+    )
+    summary["qcnn-xxx"] = {"summary": qcnn_run.summary, "results": str(qcnn_run.directory)}
     root.write_results(summary, "summary.json")
     print(f"\nfinished in {time.perf_counter() - start:.0f} s")
     for r in runs:

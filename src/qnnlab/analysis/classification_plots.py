@@ -34,15 +34,20 @@ def plot_accuracy_sweep(
     chance: float | None = 0.5,
     ax=None,
 ):
-    """Accuracy vs ``x`` with ``std`` error bars (over runs), and the chance level dashed."""
+    """Accuracy vs ``x`` with ``std`` error bars (over runs, clipped to ``[0, 1]``), and the
+    chance level dashed."""
     fig = None
     if ax is None:
         fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for s in series:
+        mean = np.asarray(s.mean, dtype=float)
+        std = np.asarray(s.std, dtype=float)
+        # Accuracies live in [0, 1]: the bars are clipped there (the std itself is in the CSV).
+        yerr = np.stack([np.minimum(std, mean), np.minimum(std, 1.0 - mean)]).clip(min=0.0)
         ax.errorbar(
             np.asarray(s.x, dtype=float),
-            np.asarray(s.mean, dtype=float),
-            yerr=np.asarray(s.std, dtype=float),
+            mean,
+            yerr=yerr,
             fmt=s.style,
             ms=4,
             capsize=3,
