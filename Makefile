@@ -37,6 +37,7 @@ test: lint
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/qcnn_step.py
+	$(BIN)/python benchmarks/qcnn_training.py
 	$(BIN)/python benchmarks/variance_scan.py
 
 clean:
