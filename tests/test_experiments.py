@@ -249,3 +249,30 @@ def test_reproduce_runs_and_prints_the_table(tmp_path, cache, capsys):
     printed = capsys.readouterr().out
     assert "plaquette reference" in printed and str(out) in printed
     assert json.loads((out / "config.json").read_text())["command"].startswith("qnnlab ")
+
+
+# ------------------------------------------------------------------------------ the science
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("strength", "generalizes"),
+    [(0.1, True), (3.0, False)],
+    ids=["weak-perturbation", "strong-perturbation"],
+)
+def test_qcnn_on_toric_vs_semion_learns_the_plaquette_only_if_it_survives(
+    tmp_path, cache, strength, generalizes
+):
+    # Weak on-site perturbations: every sample keeps <X_p> near +1 (toric code) or -1/4 (double
+    # semion), a trained QCNN measures it and generalizes (README, Fig. 2). Strong ones scramble
+    # every fixed observable: the QCNN fits its training set and tests at chance (the paper).
+    config = QCNNTopologicalConfig(strength=strength, train_sizes=(100,), runs=2)
+    result = run_qcnn_topological(config, tmp_path, progress=False, cache_dir=cache)
+    row = result.summary[0]
+    # 400 test states per run: the binomial std of a chance-level accuracy is 0.025.
+    if generalizes:
+        assert row["test_acc"]["mean"] > 0.95
+        assert abs(row["plaquette_corr"]["mean"]) > 0.9
+        assert result.plaquette_accuracy == 1.0
+    else:
+        assert row["train_acc"]["mean"] > 0.6
+        assert abs(row["test_acc"]["mean"] - 0.5) < 0.1
+        assert abs(result.plaquette_accuracy - 0.5) < 0.1

@@ -25,7 +25,7 @@ from qnnlab.engines.statevector import StatevectorEngine
 from qnnlab.models.qcnn import CONV_BLOCKS, qcnn, qcnn_readout
 from qnnlab.runtime.checkpoint import TaskCheckpoint
 from qnnlab.runtime.rundir import RunDirectory
-from qnnlab.runtime.tasks import TaskRunner
+from qnnlab.runtime.tasks import make_runner
 from qnnlab.training.fit import evaluate, fit, init_params
 from qnnlab.training.losses import LOSSES
 
@@ -173,30 +173,62 @@ def mean_std(values: Sequence[float]) -> dict[str, float]:
     return {"mean": float(v.mean()), "std": std, "stderr": std / math.sqrt(n), "n": int(n)}
 
 
+def open_run(experiment: str, settings: dict, out: str | Path, command: str | None):
+    """The run folder ``out`` with ``config.json`` (``experiment`` and ``settings``) and a log."""
+    run = RunDirectory(out)
+    run.write_config({"experiment": experiment, **settings}, command)
+    run.log(f"start {experiment} {settings}")
+    return run
+
+
 def run_tasks(
     run: RunDirectory,
     config: dict,
     fn: Callable,
     tasks: Sequence[tuple],
     names: Sequence[str],
-    runner: TaskRunner,
     *,
+    workers: int | None,
+    scheduler: str | None,
     progress: bool,
     desc: str,
 ) -> list[dict]:
     """``fn(*task)`` for every task whose record is not yet checkpointed under ``names[i]``;
-    each record is saved as soon as its task finishes. Returns all records, in task order."""
+    each record is saved as soon as its task finishes. Returns all records, in task order.
+
+    Tasks run in this process unless ``workers > 1`` (local processes) or a Dask ``scheduler``
+    address is given (:func:`qnnlab.runtime.tasks.make_runner`).
+    """
     checkpoint = TaskCheckpoint(run.checkpoints, config)
     records: list[dict | None] = [checkpoint.load(name) for name in names]
     todo = [i for i, record in enumerate(records) if record is None]
     if len(todo) < len(tasks):
         run.log(f"resuming: {len(tasks) - len(todo)} of {len(tasks)} tasks already done")
-    for k, record in runner.run(fn, [tasks[i] for i in todo], desc=desc, progress=progress):
-        i = todo[k]
-        checkpoint.save(names[i], record)
-        records[i] = record
-        run.log(f"{names[i]}: {_short(record)}")
+    runner = make_runner(1 if workers is None else workers, scheduler)
+    try:
+        pending = [tasks[i] for i in todo]
+        for k, record in runner.run(fn, pending, desc=desc, progress=progress):
+            i = todo[k]
+            checkpoint.save(names[i], record)
+            records[i] = record
+            run.log(f"{names[i]}: {_short(record)}")
+    finally:
+        if hasattr(runner, "close"):
+            runner.close()
     return [r for r in records if r is not None]
+
+
+def summarize_groups(records: list[dict], groups: list[dict], metrics: Sequence[str]) -> list[dict]:
+    """One row per group (record fields and their values, e.g. ``{"size": 100}``): the group,
+    its number of records ``runs`` and :func:`mean_std` of every metric over its records."""
+    rows = []
+    for group in groups:
+        members = [r for r in records if all(r[k] == v for k, v in group.items())]
+        row = {**group, "runs": len(members)}
+        for key in metrics:
+            row[key] = mean_std([r[key] for r in members])
+        rows.append(row)
+    return rows
 
 
 def _short(record: dict) -> str:

@@ -41,13 +41,12 @@ from qnnlab.experiments.classification import (
     check_training_settings,
     dataset_arrays,
     fit_and_score,
-    mean_std,
+    open_run,
     qcnn_model,
     run_tasks,
+    summarize_groups,
 )
 from qnnlab.experiments.registry import ExperimentConfig
-from qnnlab.runtime.rundir import RunDirectory
-from qnnlab.runtime.tasks import make_runner
 from qnnlab.training.splits import train_val_test_split
 
 #: Families of local order that this control experiment accepts.
@@ -162,16 +161,10 @@ class PhasesRun:
 
 
 def summarize(records: list[dict], families, qubits) -> list[dict]:
-    rows = []
-    for family in families:
-        for n in qubits:
-            group = [r for r in records if r["family"] == family and r["n_qubits"] == n]
-            row = {"family": family, "n_qubits": n, "runs": len(group)}
-            for key in ("train_acc", "val_acc", "test_acc", "test_loss", "init_test_acc"):
-                row[key] = mean_std([r[key] for r in group])
-            row["epochs_run"] = mean_std([r["epochs_run"] for r in group])
-            rows.append(row)
-    return rows
+    """Per family and chain length: ``mean, std, stderr`` over seeds of the recorded metrics."""
+    groups = [{"family": f, "n_qubits": n} for f in families for n in qubits]
+    metrics = ("train_acc", "val_acc", "test_acc", "test_loss", "init_test_acc", "epochs_run")
+    return summarize_groups(records, groups, metrics)
 
 
 def run_qcnn_phases(
@@ -193,9 +186,7 @@ def run_qcnn_phases(
     config = config.validate()
     families = tuple(dataset_family(f).name for f in config.families)
     settings = {**config.to_dict(), "families": families}
-    run = RunDirectory(out)
-    run.write_config({"experiment": "qcnn-phases", **settings}, command)
-    run.log(f"start qcnn-phases {settings}")
+    run = open_run("qcnn-phases", settings, out, command)
     cache = cache_arg(cache_dir)
     for family in families:
         for n in config.qubits:
@@ -215,14 +206,17 @@ def run_qcnn_phases(
             for s in range(config.seeds):
                 tasks.append((settings, family, n, s, cache))
                 names.append(f"{family}-n{n}-seed{s}")
-    runner = make_runner(1 if workers is None else workers, scheduler)
-    try:
-        records = run_tasks(
-            run, settings, phase_task, tasks, names, runner, progress=progress, desc="fits"
-        )
-    finally:
-        if hasattr(runner, "close"):
-            runner.close()
+    records = run_tasks(
+        run,
+        settings,
+        phase_task,
+        tasks,
+        names,
+        workers=workers,
+        scheduler=scheduler,
+        progress=progress,
+        desc="fits",
+    )
     summary = summarize(records, families, config.qubits)
     _write_outputs(run, config, families, summary, records)
     run.log("done")

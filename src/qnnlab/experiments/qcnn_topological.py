@@ -48,13 +48,12 @@ from qnnlab.experiments.classification import (
     check_training_settings,
     dataset_arrays,
     fit_and_score,
-    mean_std,
+    open_run,
     qcnn_model,
     run_tasks,
+    summarize_groups,
 )
 from qnnlab.experiments.registry import ExperimentConfig
-from qnnlab.runtime.rundir import RunDirectory
-from qnnlab.runtime.tasks import make_runner
 from qnnlab.training.fit import predict_expvals
 from qnnlab.training.splits import train_val_test_split
 
@@ -180,15 +179,8 @@ class TopologicalRun:
 
 def summarize(records: list[dict], sizes) -> list[dict]:
     """Per training-set size: ``mean, std, stderr`` over runs of the recorded metrics."""
-    rows = []
-    for size in sizes:
-        group = [r for r in records if r["size"] == size]
-        row = {"size": size, "runs": len(group)}
-        for key in ("train_acc", "test_acc", "train_loss", "test_loss", "init_test_acc"):
-            row[key] = mean_std([r[key] for r in group])
-        row["plaquette_corr"] = mean_std([r["plaquette_corr"] for r in group])
-        rows.append(row)
-    return rows
+    metrics = ("train_acc", "test_acc", "train_loss", "test_loss", "init_test_acc")
+    return summarize_groups(records, [{"size": s} for s in sizes], (*metrics, "plaquette_corr"))
 
 
 def run_qcnn_topological(
@@ -209,9 +201,7 @@ def run_qcnn_topological(
     """
     config.validate()
     settings = config.to_dict()
-    run = RunDirectory(out)
-    run.write_config({"experiment": "qcnn-topological", **settings}, command)
-    run.log(f"start qcnn-topological {settings}")
+    run = open_run("qcnn-topological", settings, out, command)
     cache = cache_arg(cache_dir)
     _, y, dataset = _data(settings, cache)
     plaquettes = _mean_plaquettes(str(dataset.folder))
@@ -221,14 +211,17 @@ def run_qcnn_topological(
         for r in range(config.runs):
             tasks.append((settings, size, r, cache))
             names.append(f"size{size}-run{r}")
-    runner = make_runner(1 if workers is None else workers, scheduler)
-    try:
-        records = run_tasks(
-            run, settings, train_size_task, tasks, names, runner, progress=progress, desc="fits"
-        )
-    finally:
-        if hasattr(runner, "close"):
-            runner.close()
+    records = run_tasks(
+        run,
+        settings,
+        train_size_task,
+        tasks,
+        names,
+        workers=workers,
+        scheduler=scheduler,
+        progress=progress,
+        desc="fits",
+    )
     summary = summarize(records, config.train_sizes)
     _write_outputs(run, config, summary, records, plaquette_accuracy, str(dataset.folder))
     run.log("done")
@@ -263,31 +256,21 @@ def _write_outputs(run, config, summary, records, plaquette_accuracy, dataset_fo
 
     sizes = [row["size"] for row in summary]
     fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.4))
+    lines = (
+        ("train", "train_acc", "s--", "tab:blue"),
+        ("test", "test_acc", "o-", "tab:orange"),
+        ("test, untrained", "init_test_acc", "x:", "tab:gray"),
+    )
     series = [
         AccuracySeries(
-            "train",
+            label,
             sizes,
-            [r["train_acc"]["mean"] for r in summary],
-            [r["train_acc"]["std"] for r in summary],
-            "s--",
-            "tab:blue",
-        ),
-        AccuracySeries(
-            "test",
-            sizes,
-            [r["test_acc"]["mean"] for r in summary],
-            [r["test_acc"]["std"] for r in summary],
-            "o-",
-            "tab:orange",
-        ),
-        AccuracySeries(
-            "test, untrained",
-            sizes,
-            [r["init_test_acc"]["mean"] for r in summary],
-            [r["init_test_acc"]["std"] for r in summary],
-            "x:",
-            "tab:gray",
-        ),
+            [r[key]["mean"] for r in summary],
+            [r[key]["std"] for r in summary],
+            style,
+            color,
+        )
+        for label, key, style, color in lines
     ]
     plot_accuracy_sweep(
         series,
