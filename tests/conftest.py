@@ -31,6 +31,10 @@ from qnnlab.circuits import BasisProjector, Circuit, Param, PauliSum
 
 BASE_SEED = int(os.environ.get("QNNLAB_TEST_SEED", "1234567"))
 
+# The CLI turns on JAX's persistent compilation cache in the user's cache folder; tests that call
+# the CLI in-process must not write there (tests/test_caches.py checks the switch itself).
+os.environ["QNNLAB_JAX_CACHE"] = "0"
+
 # ---------------------------------------------------------------------------------------------
 # fixtures
 

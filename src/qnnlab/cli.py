@@ -295,6 +295,10 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    if args.command in ("variance", "reproduce"):
+        from qnnlab.runtime.caches import enable_compilation_cache
+
+        enable_compilation_cache()
     try:
         return args.func(args)
     except ValueError as err:  # bad input: say what is wrong, no traceback

@@ -21,6 +21,7 @@ from qnnlab.analysis.variance import VarianceScanConfig
 from qnnlab.experiments.qcnn_phases import QCNNPhasesConfig, run_qcnn_phases
 from qnnlab.experiments.shadow_features import run_shadow_features
 from qnnlab.experiments.variance_run import run_variance_scan
+from qnnlab.runtime.caches import enable_compilation_cache
 from qnnlab.runtime.rundir import RunDirectory
 
 DEMO_SCANS = (
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/demo", help="output folder (default: %(default)s)")
     args = parser.parse_args(argv)
+    enable_compilation_cache()
     root = RunDirectory(args.out)
     start = time.perf_counter()
     runs = []

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from qnnlab.data.mps import MPS, MPSError
+from qnnlab.runtime.caches import default_cache_dir
 from qnnlab.runtime.checkpoint import atomic_write_bytes, fingerprint, write_json
 
 STATE_FORMAT = "qnnlab-state"
@@ -38,13 +38,6 @@ FORMAT_VERSION = 1
 
 class DatasetFormatError(ValueError):
     """A file is not a qnnlab dataset file of a version this code reads; the message says why."""
-
-
-def default_cache_dir() -> Path:
-    if os.environ.get("QNNLAB_CACHE"):
-        return Path(os.environ["QNNLAB_CACHE"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "qnnlab"
 
 
 def dataset_folder(config: dict, cache_dir: str | Path | None = None) -> Path:
