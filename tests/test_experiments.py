@@ -119,6 +119,14 @@ def test_split_for_is_stratified_disjoint_and_complete():
     assert np.array_equal(train, again) and not np.array_equal(train, other)
 
 
+def test_pearson_matches_numpy_and_is_null_for_constant_samples():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=50), rng.normal(size=50)
+    assert qcnn_topological.pearson(a, b) == pytest.approx(np.corrcoef(a, b)[0, 1], abs=1e-12)
+    assert qcnn_topological.pearson(a, -2 * a + 1) == pytest.approx(-1.0)
+    assert qcnn_topological.pearson(np.ones(5), b[:5]) is None
+
+
 def test_mean_std_uses_the_sample_standard_deviation():
     stats = classification.mean_std([0.5, 0.7, 0.9, None])
     assert stats["n"] == 3 and stats["mean"] == pytest.approx(0.7)
@@ -161,7 +169,7 @@ def test_topological_records_are_consistent(topological_run):
         assert record["epochs_run"] == 3 and len(record["history"]["train_loss"]) == 3
         for key in ("train_acc", "test_acc", "init_test_acc"):
             assert 0.0 <= record[key] <= 1.0
-        assert -1.0 <= record["plaquette_corr"] <= 1.0
+        assert record["plaquette_corr"] is None or -1.0 <= record["plaquette_corr"] <= 1.0
         assert record["val_acc"] is None  # no validation split: JSON null, not NaN
     assert {r["run"] for r in topological_run.runs} == {0, 1}
     # The single 6-body observable separates the classes perfectly at strength 0.1.

@@ -142,6 +142,13 @@ def _mean_plaquettes(folder: str) -> np.ndarray:
     return total / lattice.n_plaquettes
 
 
+def pearson(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Pearson correlation of two samples; ``None`` (JSON null) if either is constant."""
+    a, b = a - a.mean(), b - b.mean()
+    norm = float(np.sqrt(np.sum(a * a) * np.sum(b * b)))
+    return float(np.sum(a * b) / norm) if norm > 0 else None
+
+
 def split_for(labels: np.ndarray, size: int, run: int) -> tuple[np.ndarray, np.ndarray]:
     """Stratified ``(train, test)``: ``size`` training states (``size/2`` per class), seed
     ``run``; every other state is a test state."""
@@ -162,7 +169,7 @@ def train_size_task(config: dict, size: int, run: int, cache_dir: str | None) ->
     )
     outputs = np.asarray(predict_expvals(model_fn, params, X[test]), dtype=float)
     plaquettes = _mean_plaquettes(str(dataset.folder))[test]
-    record["plaquette_corr"] = float(np.corrcoef(outputs, plaquettes)[0, 1])
+    record["plaquette_corr"] = pearson(outputs, plaquettes)
     record["size"] = size
     record["run"] = run
     return record
