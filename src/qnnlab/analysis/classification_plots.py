@@ -58,9 +58,9 @@ def plot_accuracy_sweep(
         ax.axhline(chance, color="grey", ls="--", lw=0.8, label="chance")
     if logx:
         ax.set_xscale("log")
-        ticks = sorted({float(v) for s in series for v in s.x})
-        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
-        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    ticks = sorted({float(v) for s in series for v in s.x})
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax.set_ylim(0.0, 1.05)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("accuracy")
