@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from qnnlab.cli import main
-from qnnlab.data import build_dataset
+from qnnlab.data import build_dataset, load_dataset
 from qnnlab.experiments import classification, qcnn_phases, qcnn_topological
 from qnnlab.experiments.qcnn_phases import QCNNPhasesConfig, run_qcnn_phases
 from qnnlab.experiments.qcnn_topological import (
@@ -29,6 +29,7 @@ TINY_PHASES = QCNNPhasesConfig(
     families=("xxx",),
     qubits=(6,),
     n_samples=20,
+    dataset_options={"xxx": {"exclusion": 0.3}},
     seeds=2,
     epochs=4,
     patience=2,
@@ -93,6 +94,8 @@ def test_topological_config_errors_name_the_fix(overrides, message):
         ({"val_fraction": 0.5, "test_fraction": 0.5}, "must be < 1"),
         ({"val_fraction": 0.0}, "patience"),
         ({"seeds": 0}, "seeds must be an integer >= 1"),
+        ({"dataset_options": {"xxx": 0.2}}, "must map family names to option dicts"),
+        ({"dataset_options": {"haldane": {}}}, r"names families \['haldane'\] that are not"),
     ],
 )
 def test_phases_config_errors_name_the_fix(overrides, message):
@@ -220,6 +223,11 @@ def test_phases_run_is_reproducible_and_complete(tmp_path, cache):
     for name in ("results.json", "accuracy.csv", "runs.csv", "accuracy.png"):
         assert (first.directory / name).stat().st_size > 0
     assert qcnn_phases.report(first)[1].startswith("xxx")
+    # The family's dataset options reach the dataset: no sample within 0.3 of J2/J1 = 1.
+    results = json.loads((first.directory / "results.json").read_text())
+    dataset = load_dataset(results["datasets"]["xxx-n6"])
+    ratios = dataset.parameters("J2") / dataset.parameters("J1")
+    assert np.all(np.abs(ratios - 1.0) >= 0.3)
 
 
 # ------------------------------------------------------------------------------ command line

@@ -6,7 +6,8 @@ cluster term and its string order) separates the phases, which a QCNN, whose bac
 cone reaches every qubit, can learn. Expected: high test accuracy at every chain length.
 
 Sweep: for every family in ``families`` and chain length ``n`` in ``qubits``, the dataset
-``build_dataset(family, n, n_samples, seed=dataset_seed)`` (exact ground states up to 16 qubits,
+``build_dataset(family, n, n_samples, seed=dataset_seed, **dataset_options.get(family, {}))``
+(exact ground states up to 16 qubits,
 DMRG beyond, densified for the statevector engine) is split ``seeds`` times (seed ``s``,
 stratified: ``1 - val - test`` train, ``val`` validation, ``test`` test); a QCNN
 (``qcnn(n, conv_block)``, ``<Z>`` readout, ``theta0`` uniform with seed ``s``) is trained with
@@ -22,7 +23,7 @@ validation loss per epoch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -64,6 +65,9 @@ class QCNNPhasesConfig(ExperimentConfig):
     qubits: tuple[int, ...] = (8, 12, 16)
     n_samples: int = 200
     dataset_seed: int = 0
+    #: Per-family dataset options, e.g. ``{"xxx": {"exclusion": 0.2}}`` to keep samples away
+    #: from the critical point (``qnnlab dataset build --option``; :mod:`qnnlab.data.phases`).
+    dataset_options: dict = field(default_factory=dict)
     seeds: int = 5
     val_fraction: float = 0.2
     test_fraction: float = 0.2
@@ -108,6 +112,19 @@ class QCNNPhasesConfig(ExperimentConfig):
         check_positive_int("n_samples", self.n_samples, 4)
         if self.n_samples % 2:
             raise ValueError(f"n_samples must be even (balanced classes), got {self.n_samples}.")
+        if not isinstance(self.dataset_options, dict) or not all(
+            isinstance(v, dict) for v in self.dataset_options.values()
+        ):
+            raise ValueError(
+                "dataset_options must map family names to option dicts, e.g. "
+                f'{{"xxx": {{"exclusion": 0.2}}}}; got {self.dataset_options!r}.'
+            )
+        unused = sorted(set(self.dataset_options) - set(canonical))
+        if unused:
+            raise ValueError(
+                f"dataset_options names families {unused} that are not in families "
+                f"{list(canonical)} (use the canonical names 'xxx', 'cluster-ising')."
+            )
         check_positive_int("seeds", self.seeds)
         check_positive_int("dataset_seed", self.dataset_seed, 0)
         for name in ("val_fraction", "test_fraction"):
@@ -126,11 +143,22 @@ class QCNNPhasesConfig(ExperimentConfig):
         return self
 
 
+def _hashable_options(options: dict) -> tuple:
+    """``(key, value)`` pairs with lists as tuples (the dataset cache key of this process)."""
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in options.items()))
+
+
 def phase_task(config: dict, family: str, n_qubits: int, seed: int, cache: str | None) -> dict:
     """One QCNN on the ``family`` dataset of ``n_qubits`` qubits, split and initialised by
     ``seed``; returns the record of :func:`fit_and_score` with ``family``, ``n_qubits``."""
     X, y, _ = dataset_arrays(
-        family, n_qubits, config["n_samples"], config["dataset_seed"], cache, config["dtype"]
+        family,
+        n_qubits,
+        config["n_samples"],
+        config["dataset_seed"],
+        cache,
+        config["dtype"],
+        _hashable_options(config["dataset_options"].get(family, {})),
     )
     circuit, model_fn = qcnn_model(n_qubits, config["conv_block"], config["dtype"])
     train, val, test = train_val_test_split(
@@ -188,9 +216,10 @@ def run_qcnn_phases(
     settings = {**config.to_dict(), "families": families}
     run = open_run("qcnn-phases", settings, out, command)
     cache = cache_arg(cache_dir)
+    datasets = {}
     for family in families:
         for n in config.qubits:
-            build_dataset(
+            datasets[f"{family}-n{n}"] = build_dataset(
                 family,
                 n_qubits=n,
                 n_samples=config.n_samples,
@@ -198,8 +227,9 @@ def run_qcnn_phases(
                 cache_dir=cache,
                 workers=workers,
                 scheduler=scheduler,
+                **config.dataset_options.get(family, {}),
                 progress=progress,
-            )
+            ).folder
     tasks, names = [], []
     for family in families:
         for n in config.qubits:
@@ -218,16 +248,17 @@ def run_qcnn_phases(
         desc="fits",
     )
     summary = summarize(records, families, config.qubits)
-    _write_outputs(run, config, families, summary, records)
+    _write_outputs(run, config, families, summary, records, datasets)
     run.log("done")
     return PhasesRun(config, run.path, summary, records)
 
 
-def _write_outputs(run, config, families, summary, records) -> None:
+def _write_outputs(run, config, families, summary, records, datasets) -> None:
     run.write_results(
         {
             "experiment": "qcnn-phases",
             "config": {**config.to_dict(), "families": families},
+            "datasets": {key: str(folder) for key, folder in datasets.items()},
             "summary": summary,
             "runs": records,
         }
