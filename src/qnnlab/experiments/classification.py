@@ -231,6 +231,22 @@ def summarize_groups(records: list[dict], groups: list[dict], metrics: Sequence[
     return rows
 
 
+def summary_table(
+    summary: list[dict], columns: dict[str, str], metrics: Sequence[str]
+) -> tuple[list[str], list[list]]:
+    """``(header, rows)`` of a CSV of :func:`summarize_groups` rows: the group ``columns``
+    (CSV name -> row key), ``runs``, then ``<metric>_mean, <metric>_std`` for each metric."""
+    stats = ("mean", "std")
+    header = [*columns, "runs"] + [f"{k}_{s}" for k in metrics for s in stats]
+    rows = [
+        [row[key] for key in columns.values()]
+        + [row["runs"]]
+        + [row[k][s] for k in metrics for s in stats]
+        for row in summary
+    ]
+    return header, rows
+
+
 def _short(record: dict) -> str:
     keys = ("train_acc", "val_acc", "test_acc", "epochs_run", "seconds")
     return ", ".join(f"{k}={record[k]}" for k in keys if record.get(k) is not None)

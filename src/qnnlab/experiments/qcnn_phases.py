@@ -46,6 +46,7 @@ from qnnlab.experiments.classification import (
     qcnn_model,
     run_tasks,
     summarize_groups,
+    summary_table,
 )
 from qnnlab.experiments.registry import ExperimentConfig
 from qnnlab.training.splits import train_val_test_split
@@ -264,15 +265,7 @@ def _write_outputs(run, config, families, summary, records, datasets) -> None:
         }
     )
     metrics = ("train_acc", "val_acc", "test_acc", "test_loss", "init_test_acc", "epochs_run")
-    header = ["family", "n_qubits", "runs"]
-    for key in metrics:
-        header += [f"{key}_mean", f"{key}_std"]
-    rows = []
-    for row in summary:
-        line = [row["family"], row["n_qubits"], row["runs"]]
-        for key in metrics:
-            line += [row[key]["mean"], row[key]["std"]]
-        rows.append(line)
+    header, rows = summary_table(summary, {"family": "family", "n_qubits": "n_qubits"}, metrics)
     run.write_csv("accuracy.csv", header, rows)
     keys = ("family", "n_qubits", "seed", "n_params", "n_train", "n_val", "n_test", "train_acc")
     keys += ("val_acc", "test_acc", "test_loss", "init_test_acc", "epochs_run", "best_epoch")

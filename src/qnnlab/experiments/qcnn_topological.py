@@ -52,6 +52,7 @@ from qnnlab.experiments.classification import (
     qcnn_model,
     run_tasks,
     summarize_groups,
+    summary_table,
 )
 from qnnlab.experiments.registry import ExperimentConfig
 from qnnlab.training.fit import predict_expvals
@@ -247,15 +248,7 @@ def _write_outputs(run, config, summary, records, plaquette_accuracy, dataset_fo
         }
     )
     metrics = ("train_acc", "test_acc", "test_loss", "init_test_acc", "plaquette_corr")
-    header = ["train_size", "runs"]
-    for key in metrics:
-        header += [f"{key}_mean", f"{key}_std"]
-    rows = []
-    for row in summary:
-        line = [row["size"], row["runs"]]
-        for key in metrics:
-            line += [row[key]["mean"], row[key]["std"]]
-        rows.append(line)
+    header, rows = summary_table(summary, {"train_size": "size"}, metrics)
     run.write_csv("accuracy.csv", header, rows)
     run_keys = ("size", "run", "n_train", "n_test", "train_acc", "test_acc", "train_loss")
     run_keys += ("test_loss", "init_test_acc", "plaquette_corr", "epochs_run", "seconds")
