@@ -16,18 +16,15 @@ from dataclasses import dataclass
 
 
 class ExperimentConfig:
-    """Mixin for experiment configs (frozen dataclasses): overrides by name, JSON export."""
+    """Mixin for experiment configs (frozen dataclasses): overrides by name, JSON export.
+
+    Each config class also defines ``validate()`` (returns ``self`` or raises ``ValueError``
+    naming the fix) and the classmethod ``quick()`` (a small version, seconds to a minute, for
+    tests and demos); ``qnnlab reproduce`` calls both.
+    """
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
-
-    def validate(self):  # pragma: no cover - every config overrides it
-        return self
-
-    @classmethod
-    def quick(cls):
-        """A small version of the experiment (seconds to a minute), for tests and demos."""
-        raise NotImplementedError
 
     def with_overrides(self, overrides: dict):
         """A copy with ``overrides`` applied (lists become tuples for tuple fields), validated.
