@@ -53,12 +53,14 @@ def log_depth(n_qubits: int) -> int:
     return max(1, math.ceil(math.log2(max(n_qubits, 2))))
 
 
-def hardware_efficient(n_qubits: int, layers: int | None = None) -> Circuit:
-    """Alternating layered ansatz with ``W = CZ (RY (x) RY)`` blocks (module docstring).
+def hardware_efficient(n_qubits: int, layers: int | None = None, block: str = "ry-cz") -> Circuit:
+    """Alternating layered ansatz of two-qubit blocks ``W`` (module docstring).
 
     Args:
         n_qubits: number of qubits (1 gives a single RY per layer).
         layers: number of layers; default :func:`log_depth`.
+        block: ``"ry-cz"`` (``W = CZ (RY (x) RY)``, default) or ``"su4"``
+            (:func:`two_qubit_block`).
     """
     n = _check_n(n_qubits)
     layers = log_depth(n) if layers is None else layers
@@ -71,11 +73,32 @@ def hardware_efficient(n_qubits: int, layers: int | None = None) -> Circuit:
             continue
         for start in (0, 1):
             for a in range(start, n - 1, 2):
-                b = a + 1
-                circuit.ry(a, circuit.parameter(f"l{layer}.s{start}.q{a}"))
-                circuit.ry(b, circuit.parameter(f"l{layer}.s{start}.q{b}"))
-                circuit.cz(a, b)
+                two_qubit_block(circuit, a, a + 1, f"l{layer}.s{start}", block)
     return circuit
+
+
+#: Two-qubit blocks ``W`` of the layered ansatz.
+BLOCKS = ("ry-cz", "su4")
+
+
+def two_qubit_block(
+    circuit: Circuit, a: int, b: int, prefix: str, block: str = "ry-cz", labels=None
+) -> None:
+    """Append ``W`` on qubits ``(a, b)``; parameters ``{prefix}.q{label}`` (``ry-cz``) or
+    ``{prefix}.q{label_a}.su4[k]`` (``su4``), with ``labels`` defaulting to ``(a, b)``.
+
+    * ``ry-cz``: ``W = CZ (RY (x) RY)``, the block of Cerezo et al.'s Fig. 3.
+    * ``su4``: a general two-qubit unitary (15 angles, :meth:`Circuit.su4`).
+    """
+    la, lb = (a, b) if labels is None else labels
+    if block == "ry-cz":
+        circuit.ry(a, circuit.parameter(f"{prefix}.q{la}"))
+        circuit.ry(b, circuit.parameter(f"{prefix}.q{lb}"))
+        circuit.cz(a, b)
+    elif block == "su4":
+        circuit.su4(a, b, circuit.parameters(15, f"{prefix}.q{la}.su4"))
+    else:
+        raise CircuitError(f"unknown two-qubit block {block!r}; choose one of {list(BLOCKS)}.")
 
 
 ANSATZES = {"toy-ry": toy_ry, "hea": hardware_efficient}

@@ -1,0 +1,1 @@
+"""Peer implementations transcribed from published code, for comparisons with qnnlab."""
