@@ -10,7 +10,7 @@ from qnnlab.models import (
     qcnn,
     qcnn_readout,
     toy_ry,
-    toy_ry_dissipative,
+    fig3a_dqnn,
 )
 from qnnlab.training import build_cost
 
@@ -20,7 +20,7 @@ def test_toy_model_as_dissipative_network_gives_identical_costs(cost_name):
     """Fig. 3(a): SWAP + RY perceptrons with the input layer traced out = product of RY."""
     n = 3
     rng = np.random.default_rng(0)
-    product, dqnn = toy_ry(n), toy_ry_dissipative(n)
+    product, dqnn = toy_ry(n), fig3a_dqnn(n)
     sv_cost = build_cost(cost_name, range(n))
     dm_cost = build_cost(cost_name, range(n, 2 * n))
     sv = StatevectorEngine(product, dtype="complex128")

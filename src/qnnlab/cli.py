@@ -10,20 +10,33 @@ from qnnlab.version import __version__
 
 
 def _variance(args: argparse.Namespace) -> int:
+    from qnnlab.analysis.dqnn_variance import DQNNVarianceConfig
     from qnnlab.analysis.variance import VarianceScanConfig, parse_qubits
     from qnnlab.experiments.variance_run import run_variance_scan
     from qnnlab.runtime.rundir import default_run_dir
 
-    config = VarianceScanConfig(
-        ansatz=args.ansatz,
-        cost=args.cost,
-        qubits=parse_qubits(args.qubits),
-        draws=args.draws,
-        seed=args.seed,
-        layers=args.layers,
-        param=args.param,
-        dtype=args.dtype,
-    )
+    if args.ansatz == "dqnn-haar":
+        config = DQNNVarianceConfig(
+            mode=args.mode,
+            cost=args.cost,
+            qubits=parse_qubits(args.qubits),
+            hidden=[None] * args.hidden_layers,
+            n_out=args.n_out,
+            pairs=args.pairs,
+            draws=args.draws,
+            seed=args.seed,
+        )
+    else:
+        config = VarianceScanConfig(
+            ansatz=args.ansatz,
+            cost=args.cost,
+            qubits=parse_qubits(args.qubits),
+            draws=args.draws,
+            seed=args.seed,
+            layers=args.layers,
+            param=args.param,
+            dtype=args.dtype,
+        )
     config.validate()
     out = args.out or default_run_dir(f"variance-{args.ansatz}-{args.cost}")
     command = "qnnlab " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -239,10 +252,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     v.add_argument(
         "--ansatz",
-        choices=["toy-ry", "hea"],
+        choices=["toy-ry", "dqnn-swap-ry", "hea", "dqnn-haar"],
         default="toy-ry",
-        help="toy-ry: product of RY (Fig. 3(a) perceptron); hea: layered "
-        "hardware-efficient ansatz (default: %(default)s)",
+        help="toy-ry: product of RY; dqnn-swap-ry: the same as the [n, n] DQNN of Fig. 3(a) "
+        "(SWAP + RY perceptrons); hea: layered hardware-efficient ansatz (= the Fig. 3(b) DQNN, "
+        "two DQNN layers per HEA layer); dqnn-haar: DQNN of Haar-random global perceptrons "
+        "(Theorems 1-2, see --mode) (default: %(default)s)",
+    )
+    v.add_argument(
+        "--mode",
+        choices=["theorem1", "theorem2"],
+        default="theorem1",
+        help="dqnn-haar only: theorem1 = dC/dtheta of a rotation inside a Haar perceptron; "
+        "theorem2 = dC/ds of the parameter-matrix update (default: %(default)s)",
+    )
+    v.add_argument(
+        "--n-out",
+        type=int,
+        default=None,
+        help="dqnn-haar only: output-layer width (default: n, the square [n, n] network)",
+    )
+    v.add_argument(
+        "--hidden-layers",
+        type=int,
+        default=0,
+        help="dqnn-haar only: hidden layers of width n (default: %(default)s)",
+    )
+    v.add_argument(
+        "--pairs",
+        type=int,
+        default=1,
+        help="dqnn-haar only: training pairs in the cost (default: %(default)s)",
     )
     v.add_argument(
         "--cost",

@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from qnnlab.analysis.variance import TOY_THEORY, VarianceScan
+from qnnlab.analysis.variance import VarianceScan
 
 
 def plot_variance_scans(scans: list[VarianceScan], title: str | None = None):
@@ -17,12 +17,11 @@ def plot_variance_scans(scans: list[VarianceScan], title: str | None = None):
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, scan in enumerate(scans):
         color = colors[i % len(colors)]
-        cfg = scan.config
         n = np.asarray(scan.qubits, dtype=float)
         v = np.asarray(scan.variance)
         se = np.asarray(scan.stderr)
         lower = np.minimum(se, 0.999 * v)  # keep error bars inside a log axis
-        label = f"{cfg.ansatz} / {cfg.cost}" + (f" (L={cfg.layers})" if cfg.layers else "")
+        label = scan.label
         ax.errorbar(n, v, yerr=[lower, se], fmt="o", ms=4, capsize=2, color=color, label=label)
         grid = np.linspace(n.min(), n.max(), 200)
         if scan.fits is not None:
@@ -42,10 +41,10 @@ def plot_variance_scans(scans: list[VarianceScan], title: str | None = None):
                     alpha=1.0 if best == model else 0.4,
                     label=f"  {text}" + (" *" if best == model else ""),
                 )
-        if cfg.ansatz == "toy-ry":
-            theory = [TOY_THEORY[cfg.cost](x) for x in grid]
-            formula = "(1/8)(3/8)^(n-1)" if cfg.cost == "global" else "1/(8n^2)"
-            ax.plot(grid, theory, "-", color="k", lw=0.8, alpha=0.6, label=f"  theory {formula}")
+        theory = scan.theory_curve(grid)
+        if theory is not None:
+            values, text = theory
+            ax.plot(grid, values, "-", color="k", lw=0.8, alpha=0.6, label=f"  {text}")
     ax.set_yscale("log")
     ax.set_xlabel("qubits n")
     ax.set_ylabel(r"Var[$\partial C / \partial \theta_\nu$]")

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import jax
 import jax.numpy as jnp
@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from qnnlab.analysis.fits import ScalingFits, fit_scaling
 from qnnlab.circuits.circuit import Circuit
 from qnnlab.engines.statevector import StatevectorEngine
-from qnnlab.models.ansatz import ANSATZES, build_ansatz
+from qnnlab.models.ansatz import ANSATZES, TOY_MODELS, build_ansatz
 from qnnlab.runtime.checkpoint import TaskCheckpoint
 from qnnlab.training.costs import COSTS, AffineCost, build_cost
 
@@ -197,8 +197,8 @@ class VarianceScanConfig:
             raise ValueError(f"draws must be an integer >= 4, got {self.draws!r}.")
         if self.layers is not None and (not isinstance(self.layers, int) or self.layers < 1):
             raise ValueError(f"layers must be a positive integer, got {self.layers!r}.")
-        if self.ansatz == "toy-ry" and self.layers not in (None, 1):
-            raise ValueError("the toy-ry ansatz has exactly one layer; drop --layers.")
+        if self.ansatz in TOY_MODELS and self.layers not in (None, 1):
+            raise ValueError(f"the {self.ansatz} ansatz has exactly one layer; drop --layers.")
         self.qubits = sorted(qubits)
         return self
 
@@ -224,10 +224,22 @@ class VarianceScan:
     def stderr(self) -> list[float]:
         return [e.stderr for e in self.estimates]
 
+    @property
+    def label(self) -> str:
+        cfg = self.config
+        return f"{cfg.ansatz} / {cfg.cost}" + (f" (L={cfg.layers})" if cfg.layers else "")
+
     def theory(self) -> list[float] | None:
-        if self.config.ansatz != "toy-ry":
+        if self.config.ansatz not in TOY_MODELS:
             return None
         return [TOY_THEORY[self.config.cost](n) for n in self.qubits]
+
+    def theory_curve(self, grid) -> tuple[list[float], str] | None:
+        """The closed form on ``grid`` with its label, for the toy models (else None)."""
+        if self.config.ansatz not in TOY_MODELS:
+            return None
+        formula = "(1/8)(3/8)^(n-1)" if self.config.cost == "global" else "1/(8n^2)"
+        return [TOY_THEORY[self.config.cost](x) for x in grid], f"theory {formula}"
 
     def to_dict(self) -> dict:
         out = {
@@ -286,7 +298,7 @@ def variance_scan(
         record = checkpoint.load(f"n{n}") if checkpoint else None
         if record is None:
             circuit = build_ansatz(config.ansatz, n, config.layers)
-            cost = build_cost(config.cost, range(n))
+            cost = build_cost(config.cost, circuit.alive_qubits)
             estimate = estimate_gradient_variance(
                 circuit,
                 cost,
@@ -295,6 +307,8 @@ def variance_scan(
                 param_index=config.param,
                 dtype=config.dtype,
             )
+            # a DQNN circuit holds more qubits than the model size n it is indexed by
+            estimate = replace(estimate, n_qubits=n)
             if checkpoint:
                 checkpoint.save(f"n{n}", asdict(estimate))
         else:

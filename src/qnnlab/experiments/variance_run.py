@@ -11,6 +11,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
+from qnnlab.analysis.dqnn_variance import DQNNVarianceConfig, dqnn_variance_scan
 from qnnlab.analysis.plotting import plot_variance_scans
 from qnnlab.analysis.variance import VarianceScan, VarianceScanConfig, variance_scan
 from qnnlab.runtime.rundir import RunDirectory
@@ -68,18 +69,23 @@ def write_variance_scan(scan: VarianceScan, run: RunDirectory, stem: str = "vari
 
 
 def run_variance_scan(
-    config: VarianceScanConfig,
+    config: VarianceScanConfig | DQNNVarianceConfig,
     out: str | Path,
     *,
     progress: bool = True,
     command: str | None = None,
 ) -> VarianceRun:
-    """Run (or resume) a scan into folder ``out`` and write its outputs."""
+    """Run (or resume) a scan into folder ``out`` and write its outputs.
+
+    A :class:`DQNNVarianceConfig` runs the Haar-perceptron scans of Theorems 1-2
+    (:mod:`qnnlab.analysis.dqnn_variance`); a :class:`VarianceScanConfig` a circuit ansatz.
+    """
     config.validate()
     run = RunDirectory(out)
     run.write_config(config.to_dict(), command)
     run.log(f"start variance scan {config.to_dict()}")
-    scan = variance_scan(config, progress=progress, checkpoint_dir=run.checkpoints)
+    scanner = dqnn_variance_scan if isinstance(config, DQNNVarianceConfig) else variance_scan
+    scan = scanner(config, progress=progress, checkpoint_dir=run.checkpoints)
     results, table, plot = write_variance_scan(scan, run)
     run.log(f"done: {scan.fits.summary() if scan.fits else 'fewer than 3 points, no fit'}")
     return VarianceRun(scan, run.path, results, table, plot)

@@ -6,8 +6,8 @@ hardware-efficient ansatz.
   Fig. 3(a) of Sharma et al., PRL 128, 180505 (2022) (SWAP then RY), written without the
   ancillas. With the costs of Eqs. (3)-(4) and angles uniform on ``[0, 2 pi)``,
   ``Var[dC_G/dtheta_1] = (1/8)(3/8)^(n-1)`` and ``Var[dC_L/dtheta_1] = 1/(8 n^2)``.
-* :func:`toy_ry_dissipative` is the same model as a DQNN on ``2n`` qubits (input layer, output
-  layer, SWAP + RY perceptrons, input layer discarded), to check the mapping.
+* :func:`qnnlab.models.dqnn.fig3a_dqnn` is the same model as a DQNN on ``2n`` qubits (input
+  layer, output layer, SWAP + RY perceptrons, input layer discarded); ``dqnn-swap-ry`` here.
 * :func:`hardware_efficient` is the alternating layered ansatz of Cerezo et al. (their Fig. 3):
   each layer is a brick of two-qubit blocks ``W = CZ (RY (x) RY)`` on pairs ``(0,1), (2,3), ...``
   followed by pairs ``(1,2), (3,4), ...``. Two DQNN layers of the Fig. 3(b) perceptrons map onto
@@ -32,19 +32,6 @@ def toy_ry(n_qubits: int) -> Circuit:
     circuit = Circuit(_check_n(n_qubits), name=f"toy-ry-{n_qubits}")
     for q in range(n_qubits):
         circuit.ry(q, circuit.parameter(f"theta[{q}]"))
-    return circuit
-
-
-def toy_ry_dissipative(n_qubits: int) -> Circuit:
-    """The toy model as a ``[n, n]`` DQNN: perceptron ``j`` = SWAP(in_j, out_j) then RY(out_j).
-
-    Qubits ``0..n-1`` are the input layer (traced out at the end), ``n..2n-1`` the output layer.
-    """
-    n = _check_n(n_qubits)
-    circuit = Circuit(2 * n, input_qubits=tuple(range(n)), name=f"toy-ry-dqnn-{n}")
-    for j in range(n):
-        circuit.swap(j, n + j).ry(n + j, circuit.parameter(f"theta[{j}]"))
-    circuit.discard(*range(n))
     return circuit
 
 
@@ -101,15 +88,23 @@ def two_qubit_block(
         raise CircuitError(f"unknown two-qubit block {block!r}; choose one of {list(BLOCKS)}.")
 
 
-ANSATZES = {"toy-ry": toy_ry, "hea": hardware_efficient}
+def _fig3a(n_qubits: int) -> Circuit:
+    from qnnlab.models.dqnn import fig3a_dqnn  # dqnn builds on this module's blocks
+
+    return fig3a_dqnn(n_qubits)
+
+
+ANSATZES = {"toy-ry": toy_ry, "dqnn-swap-ry": _fig3a, "hea": hardware_efficient}
+#: Ansatzes with the closed-form variances of the toy model (Fig. 3(a)).
+TOY_MODELS = ("toy-ry", "dqnn-swap-ry")
 
 
 def build_ansatz(name: str, n_qubits: int, layers: int | None = None) -> Circuit:
-    """Build an ansatz by its command-line name (``toy-ry`` or ``hea``)."""
+    """Build an ansatz by its command-line name (``toy-ry``, ``dqnn-swap-ry`` or ``hea``)."""
     if name not in ANSATZES:
         raise CircuitError(f"unknown ansatz {name!r}; choose one of {sorted(ANSATZES)}.")
-    if name == "toy-ry":
+    if name in TOY_MODELS:
         if layers not in (None, 1):
-            raise CircuitError("the toy-ry ansatz has exactly one layer; drop --layers.")
-        return toy_ry(n_qubits)
+            raise CircuitError(f"the {name} ansatz has exactly one layer; drop --layers.")
+        return ANSATZES[name](n_qubits)
     return hardware_efficient(n_qubits, layers)

@@ -23,6 +23,7 @@ Perceptrons given as unitary matrices (Beer et al.'s parameter-matrix training) 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -87,7 +88,7 @@ class DQNNArchitecture:
     @property
     def max_layer_qubits(self) -> int:
         """Qubits alive at once in a layer-by-layer simulation: ``max_l n_{l-1} + n_l``."""
-        return max(a + b for a, b in zip(self.widths, self.widths[1:], strict=False))
+        return max(a + b for a, b in itertools.pairwise(self.widths))
 
     def describe(self) -> str:
         kinds = []
@@ -170,7 +171,7 @@ def layered_perceptron(depth: int = 2) -> PerceptronBuilder:
                 circuit.ry(q, circuit.parameter(f"{prefix}.d{d}.q{q}.ry"))
                 circuit.rz(q, circuit.parameter(f"{prefix}.d{d}.q{q}.rz"))
             if d < depth:
-                for a, b in zip(qubits, qubits[1:], strict=False):
+                for a, b in itertools.pairwise(qubits):
                     circuit.cnot(a, b)
 
     return build
@@ -225,7 +226,20 @@ def dqnn_circuit(
     return circuit
 
 
-# ---------------------------------------------------------------------- Fig. 3(b)
+# ---------------------------------------------------------------------- Fig. 3
+def fig3a_dqnn(n_qubits: int) -> Circuit:
+    """Fig. 3(a): ``[n, n]`` with ``m = 1`` perceptrons SWAP(in_j, out_j) then ``RY(out_j)``.
+
+    The output is ``prod_j RY_j |0...0>`` rotated by the same angles as
+    :func:`qnnlab.models.ansatz.toy_ry` (parameter ``j`` drives output ``j``): the toy model of
+    Cerezo et al., with ``Var[dC_G] = (1/8)(3/8)^(n-1)`` and ``Var[dC_L] = 1/(8 n^2)``.
+    """
+    if not isinstance(n_qubits, int) or n_qubits < 1:
+        raise CircuitError(f"n_qubits must be a positive integer, got {n_qubits!r}.")
+    arch = dqnn_architecture([n_qubits, n_qubits], window=1)
+    return dqnn_circuit(arch, "swap-ry", name=f"dqnn-fig3a-{n_qubits}")
+
+
 def fig3b_dqnn(n_qubits: int, dqnn_layers: int, *, block: str = "ry-cz") -> Circuit:
     """Fig. 3(b): ``[n, n, ..., n]`` with ``m = 2`` local perceptrons, exactly a layered HEA.
 
