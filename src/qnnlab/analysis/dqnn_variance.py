@@ -341,7 +341,11 @@ class DQNNVarianceScan:
     def rate(self) -> float:
         """``4`` for the global cost of Theorem 1 (``O(2^-2n)``), else ``2`` (``O(2^-n)``)."""
         square = self.config.n_out is None
-        return 4.0 if (self.config.mode == "theorem1" and self.config.cost == "global" and square) else 2.0
+        return (
+            4.0
+            if (self.config.mode == "theorem1" and self.config.cost == "global" and square)
+            else 2.0
+        )
 
     def theory(self) -> None:
         return None
@@ -385,7 +389,9 @@ def dqnn_variance_scan(
     config = DQNNVarianceConfig(**{**(asdict(config) if config else {}), **overrides})
     config.qubits = list(config.qubits)
     config.validate()
-    checkpoint = None if checkpoint_dir is None else TaskCheckpoint(checkpoint_dir, config.to_dict())
+    checkpoint = (
+        None if checkpoint_dir is None else TaskCheckpoint(checkpoint_dir, config.to_dict())
+    )
     estimates = []
     bar = tqdm(config.qubits, desc=f"dqnn {config.mode}/{config.cost}", disable=not progress)
     for n in bar:

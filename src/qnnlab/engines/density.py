@@ -115,18 +115,23 @@ class DensityMatrixEngine:
         g = self.expval_from_angles_fn(observable)
         return lambda theta, rho_batch: g(self.angles(theta), rho_batch)
 
-    def density_matrix_fn(self):
-        """Pure ``f(theta, rho_batch) -> (B, 2**a, 2**a)``: the output on the alive qubits."""
+    def density_matrix_from_angles_fn(self):
+        """Pure ``f(angles, rho_batch) -> (B, 2**a, 2**a)``: the output on the alive qubits."""
         alive = self.circuit.alive_qubits
 
-        def f(theta, rho_batch):
-            rho, live = self._complete(*self.final_from_angles(self.angles(theta), rho_batch))
+        def f(angles, rho_batch):
+            rho, live = self._complete(*self.final_from_angles(angles, rho_batch))
             m = len(live)
             perm = [live.index(q) for q in alive]
             rho = jnp.transpose(rho, [0] + [1 + p for p in perm] + [1 + m + p for p in perm])
             return rho.reshape(rho.shape[0], 2**m, 2**m)
 
         return f
+
+    def density_matrix_fn(self):
+        """Pure ``f(theta, rho_batch) -> (B, 2**a, 2**a)``: the output on the alive qubits."""
+        g = self.density_matrix_from_angles_fn()
+        return lambda theta, rho_batch: g(self.angles(theta), rho_batch)
 
     def probs_fn(self, qubits=None):
         """Pure ``f(theta, rho_batch) -> (B, 2**len(qubits))`` outcome probabilities."""

@@ -46,6 +46,40 @@ def shift_table(engine) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.asarray(rows_u, np.int32), np.asarray(rows_shift), np.asarray(rows_w)
 
 
+def shifted_evaluations(engine, angle_u, shifts, fn, theta):
+    """``fn(angles + shift_s e_{u_s})`` for every row ``s`` of the shift table, stacked."""
+    angles = engine.angles(theta)
+    shifted = angles[None, :] + jnp.zeros((len(angle_u), 1), angles.dtype)
+    shifted = shifted.at[jnp.arange(len(angle_u)), angle_u].add(shifts.astype(angles.dtype))
+    return jax.lax.map(fn, shifted)
+
+
+def scatter_to_slots(values, weights, slots, n_params: int):
+    """``sum_{s: slot_s = k} w_s values_s`` for every slot ``k``: ``(n_params, ...)``."""
+    w = jnp.asarray(weights, dtype=values.dtype).reshape((-1,) + (1,) * (values.ndim - 1))
+    out = jnp.zeros((n_params, *values.shape[1:]), values.dtype)
+    return out.at[slots].add(values * w)
+
+
+def parameter_shift_grad_fn(engine, score_of_angles):
+    """Pure ``f(theta, *args) -> d score / d theta`` by the shift rules of the module docstring.
+
+    ``score_of_angles(angles, *args)`` must be a scalar *linear* in the output state (an
+    expectation value, a mean fidelity ``<phi|rho|phi>``, a local cost, ...): then every
+    rule that holds for ``<O>`` holds for it, whatever the observable or target per input.
+    """
+    angle_u, shifts, weights = shift_table(engine)
+    slots = engine.plan.angle_table.slots[angle_u]
+
+    def grad(theta, *args):
+        values = shifted_evaluations(
+            engine, angle_u, shifts, lambda a: score_of_angles(a, *args), theta
+        )
+        return scatter_to_slots(values, weights, slots, engine.n_params)
+
+    return grad
+
+
 def parameter_shift_jacobian_fn(engine, observable, *, shots: int | None = None):
     """Pure ``f(theta, inputs[, key]) -> (B, n_params)``: ``d<O>_b / d theta`` by parameter shift.
 
@@ -64,16 +98,10 @@ def parameter_shift_jacobian_fn(engine, observable, *, shots: int | None = None)
         coeffs = np.asarray([c for c, _ in observable.terms])
 
     def shifted_values(theta, inputs):
-        angles = engine.angles(theta)
-        shifted = angles[None, :] + jnp.zeros((len(angle_u), 1), angles.dtype)
-        shifted = shifted.at[jnp.arange(len(angle_u)), angle_u].add(shifts.astype(angles.dtype))
-        return jax.lax.map(lambda a: terms(a, inputs), shifted)  # (S, T, B)
+        return shifted_evaluations(engine, angle_u, shifts, lambda a: terms(a, inputs), theta)
 
     def combine(values, theta):
-        w = jnp.asarray(weights, dtype=values.dtype)
-        contrib = values * w[:, None]  # (S, B)
-        jac = jnp.zeros((n_params, values.shape[1]), values.dtype).at[slots].add(contrib)
-        return jac.T
+        return scatter_to_slots(values, weights, slots, n_params).T
 
     if shots is None:
 

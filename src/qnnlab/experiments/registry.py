@@ -62,9 +62,25 @@ class Experiment:
 
 
 def _registry() -> dict[str, Experiment]:
-    from qnnlab.experiments import qcnn_phases, qcnn_topological
+    from qnnlab.experiments import dqnn_learning, dqnn_trainability, qcnn_phases, qcnn_topological
 
     experiments = [
+        Experiment(
+            "dqnn-learning",
+            "DQNNs learning a Haar-random unitary: parameter-matrix training curves, "
+            "generalisation vs N, noisy pairs, gradient training (Beer et al. 2020)",
+            dqnn_learning.DQNNLearningConfig,
+            dqnn_learning.run_dqnn_learning,
+            dqnn_learning.report,
+        ),
+        Experiment(
+            "dqnn-trainability",
+            "DQNN gradient variance vs qubits: Theorems 1-2 (Haar global perceptrons), Fig. 3(a) "
+            "closed forms, Fig. 3(b) global vs local cost (Sharma et al. 2022)",
+            dqnn_trainability.DQNNTrainabilityConfig,
+            dqnn_trainability.run_dqnn_trainability,
+            dqnn_trainability.report,
+        ),
         Experiment(
             "qcnn-phases",
             "QCNN test accuracy on the XXX and cluster-Ising phase datasets vs qubit count "

@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
+
 from qnnlab.circuits.paulis import BasisProjector, Observable, PauliString, PauliSum
 
 
@@ -53,3 +55,39 @@ def build_cost(name: str, qubits: Iterable[int]) -> AffineCost:
     if name not in COSTS:
         raise ValueError(f"unknown cost {name!r}; choose one of {sorted(COSTS)}.")
     return COSTS[name](qubits)
+
+
+# ------------------------------------------------------------------ per-pair target operators
+# Score ``Tr[sigma_x rho_x]`` (to maximise); the cost is ``1 - score`` for Eqs. (3)-(4).
+def fidelity_targets(states) -> np.ndarray:
+    """Eq. (3): ``sigma_x = |phi_x><phi_x|`` for ``(N, d)`` target states."""
+    states = np.asarray(states, dtype=np.complex128)
+    if states.ndim != 2:
+        raise ValueError(f"target states must have shape (N, d), got {states.shape}.")
+    return np.einsum("xi,xj->xij", states, states.conj())
+
+
+def local_targets(factors) -> np.ndarray:
+    """Eq. (4): ``sigma_x = (1/n) sum_j |t_{x,j}><t_{x,j}| (x) 1_rest`` for product targets given
+    as ``(N, n, 2)`` single-qubit factors (qubit 0 most significant)."""
+    factors = np.asarray(factors, dtype=np.complex128)
+    if factors.ndim != 3 or factors.shape[2] != 2:
+        raise ValueError(f"local targets need (N, n_out, 2) qubit factors, got {factors.shape}.")
+    n_pairs, n = factors.shape[:2]
+    out = np.zeros((n_pairs, 2**n, 2**n), dtype=np.complex128)
+    for j in range(n):
+        proj = np.einsum("xi,xj->xij", factors[:, j], factors[:, j].conj())
+        left, right = np.eye(2**j), np.eye(2 ** (n - j - 1))
+        out += np.stack([np.kron(np.kron(left, p), right) for p in proj]) / n
+    return out
+
+
+def label_targets(labels, n_out: int) -> np.ndarray:
+    """Supervised data ``{|phi_x>, y_x}`` with ``y = +-1``: ``sigma_x = (1 + y_x Z_0)/2`` on the
+    first output qubit (score = probability of reading the label there)."""
+    labels = np.asarray(labels, dtype=float)
+    if not np.all(np.isin(labels, (-1.0, 1.0))):
+        raise ValueError("labels must be +1 or -1.")
+    z0 = np.kron(np.diag([1.0, -1.0]), np.eye(2 ** (n_out - 1)))
+    eye = np.eye(2**n_out)
+    return np.stack([(eye + y * z0) / 2 for y in labels]).astype(np.complex128)
