@@ -350,9 +350,7 @@ def test_lazy_haar_sampling_has_the_full_haar_variance():
     draws = 3000
     lazy = [dv.haar_gradient_sample(arch, inputs, targets, "global", rng) for _ in range(draws)]
     full = [
-        dv.haar_gradient_sample(
-            arch, inputs, targets, "global", lambda d: haar_unitary(d, rng)
-        )
+        dv.haar_gradient_sample(arch, inputs, targets, "global", lambda d: haar_unitary(d, rng))
         for _ in range(draws)
     ]
     v1, se1, m1, sm1, _ = sample_statistics(np.array(lazy))

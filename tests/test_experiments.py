@@ -52,7 +52,7 @@ def topological_run(tmp_path_factory, cache):
 # ------------------------------------------------------------------------------ configs
 def test_registry_lists_both_qcnn_experiments():
     assert {"qcnn-phases", "qcnn-topological"} <= set(experiment_names())
-    with pytest.raises(ValueError, match="unknown experiment 'nope'; known: qcnn-phases"):
+    with pytest.raises(ValueError, match="unknown experiment 'nope'; known: dqnn-learning"):
         get_experiment("nope")
 
 
