@@ -46,9 +46,8 @@ def test_global_local_and_k_output_wiring():
     assert [p.inputs for p in arch.layers[0]] == [(0, 1)] * 3
     assert [p.outputs for p in arch.layers[1]] == [(0,), (1,)]
     local = dqnn_architecture([5, 5], window=3)
-    assert [p.inputs for p in local.layers[0]] == [(0, 1, 2), (0, 1, 2), (1, 2, 3), (2, 3, 4)] + [
-        (2, 3, 4)
-    ]
+    windows = [(0, 1, 2), (0, 1, 2), (1, 2, 3), (2, 3, 4), (2, 3, 4)]
+    assert [p.inputs for p in local.layers[0]] == windows
     kout = dqnn_architecture([4, 5], outputs_per_perceptron=2)
     assert [p.outputs for p in kout.layers[0]] == [(0, 1), (2, 3), (4,)]
     assert "local m=[3]" in local.describe()

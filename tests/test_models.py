@@ -5,12 +5,12 @@ import pytest
 from qnnlab import CircuitError, DensityMatrixEngine, StatevectorEngine
 from qnnlab.models import (
     build_ansatz,
+    fig3a_dqnn,
     hardware_efficient,
     log_depth,
     qcnn,
     qcnn_readout,
     toy_ry,
-    fig3a_dqnn,
 )
 from qnnlab.training import build_cost
 

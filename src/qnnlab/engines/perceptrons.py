@@ -5,7 +5,8 @@ each perceptron embedded as a dense register matrix (DQNNs in this style are sma
 per layer, where dense batched products beat tensor contractions). Every positive operator is
 kept as a *factor* ``F`` with ``rho = F F^dag`` (``B`` pairs, ``(B, d, r)``): a pure input is one
 column, and a layer costs ``O(4**(m+n) r)`` per perceptron instead of ``O(8**(m+n))``. Tracing
-out a layer moves its index into the columns; factors are compressed to at most ``d`` columns. With ``U^l = V^l_last ... V^l_1`` (each ``V`` embedded on its perceptron's qubits):
+out a layer moves its index into the columns; factors are compressed to at most ``d`` columns.
+With ``U^l = V^l_last ... V^l_1`` (each ``V`` embedded on its perceptron's qubits):
 
 * forward channel (Eq. 1):   ``rho_l = Tr_{l-1}[U^l (rho_{l-1} (x) |0><0|_l) U^l^dag]``;
 * adjoint channel:           ``sigma_{l-1} = <0|_l U^l^dag (1_{l-1} (x) sigma_l) U^l |0>_l``,

@@ -17,6 +17,7 @@ Four studies, every fit a checkpointed task:
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,7 +81,7 @@ class DQNNLearningConfig(ExperimentConfig):
                     f"learning a unitary needs as many output as input qubits; {list(net)} has "
                     f"{net[0]} in and {net[-1]} out."
                 )
-            if max(a + b for a, b in zip(net, net[1:], strict=False)) > 10:
+            if max(a + b for a, b in itertools.pairwise(net)) > 10:
                 raise ValueError(f"{list(net)}: two adjacent layers above 10 qubits are too big.")
         for name in ("pairs", "rounds", "seeds", "n_test", "gen_rounds", "noisy_pairs"):
             value = getattr(self, name)
@@ -371,7 +372,8 @@ def report(run: DQNNLearningRun) -> list[str]:
         ft, fs = net["final_train"], net["final_test"]
         lines.append(
             f"{net['network']}: rounds to > {run.config.threshold}: {net['rounds_to_threshold']}"
-            f", final train {ft['mean']:.4f}, test {fs['mean']:.4f}, {net['seconds']['mean']:.2f} s/fit"
+            f", final train {ft['mean']:.4f}, test {fs['mean']:.4f}, "
+            f"{net['seconds']['mean']:.2f} s/fit"
         )
     gen = ", ".join(f"N={e['pairs']}: {e['test']['mean']:.3f}" for e in r["generalisation"])
     lines.append(f"generalisation (test fidelity): {gen}")

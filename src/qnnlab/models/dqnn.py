@@ -33,7 +33,7 @@ from qnnlab.models.ansatz import two_qubit_block
 
 @dataclass(frozen=True)
 class Perceptron:
-    """One perceptron of layer ``layer`` (1-based): indices into layers ``layer-1`` and ``layer``."""
+    """A perceptron of layer ``layer`` (1-based): node indices in layers ``layer-1``, ``layer``."""
 
     layer: int
     inputs: tuple[int, ...]
