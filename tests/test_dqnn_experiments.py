@@ -20,6 +20,7 @@ TINY_LEARNING = DQNNLearningConfig(
     noisy_pairs=4,
     noisy_counts=(0, 4),
     gradient_network=(1, 2, 1),
+    gradient_depth=1,
     gradient_steps=3,
 )
 TINY_TRAINABILITY = DQNNTrainabilityConfig(

@@ -5,7 +5,10 @@ logarithmic depth, each with the global and the local fidelity cost), each writt
 with config, results.json, CSV and PNG, plus one combined plot and a summary. Rerunning resumes
 from the per-qubit checkpoints. Then two quantum-phase datasets (cached on disk) are measured with
 classical shadows (:mod:`qnnlab.experiments.shadow_features`), and QCNNs are trained on one of
-them (a small ``qnnlab reproduce qcnn-phases``).
+them (a small ``qnnlab reproduce qcnn-phases``). Last, dissipative perceptron QNNs: Beer et
+al.'s [2,3,2] network learns a random two-qubit unitary by parameter-matrix training, and a
+Theorem 1 scan shows the barren plateau of Haar-random global perceptrons (a small
+``qnnlab reproduce dqnn-learning`` / ``dqnn-trainability``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
+from qnnlab.analysis.dqnn_variance import DQNNVarianceConfig
 from qnnlab.analysis.plotting import plot_variance_scans
 from qnnlab.analysis.variance import VarianceScanConfig
 from qnnlab.experiments.qcnn_phases import QCNNPhasesConfig, run_qcnn_phases
@@ -33,6 +37,54 @@ DEMO_SCANS = (
 
 #: A small ``qnnlab reproduce qcnn-phases``: QCNNs trained on the 8-qubit XXX dataset.
 DEMO_QCNN = QCNNPhasesConfig(families=("xxx",), qubits=(8,), n_samples=80, seeds=3, epochs=60)
+
+#: Theorem 1 of the DQNN paper on [n, n] networks of Haar-random global perceptrons.
+DEMO_DQNN_SCANS = tuple(
+    DQNNVarianceConfig(cost=cost, qubits=[1, 2, 3, 4, 5, 6], draws=400)
+    for cost in ("global", "local")
+)
+
+
+def _dqnn_demo(out: Path) -> dict:
+    """[2,3,2] learning a Haar-random unitary (Beer et al.) and the Theorem 1 scans."""
+    from qnnlab.data.unitary_task import unitary_task
+    from qnnlab.engines.perceptrons import haar_perceptrons
+    from qnnlab.models.dqnn import dqnn_architecture
+    from qnnlab.training.parameter_matrix import train_parameter_matrix
+
+    print("== DQNN [2,3,2]: parameter-matrix training on 10 pairs (eps 0.1, lambda 1, 500 rounds)")
+    arch = dqnn_architecture([2, 3, 2])
+    task = unitary_task(2, 10, n_test=100, seed=0)
+    result = train_parameter_matrix(
+        arch,
+        haar_perceptrons(arch, 1),
+        task.train_inputs,
+        task.train_targets,
+        rounds=500,
+        test_inputs=task.test_inputs,
+        test_targets=task.test_targets,
+    )
+    print(
+        f"   training fidelity > 0.95 after {result.rounds_to(0.95)} rounds (Beer et al.: ~54), "
+        f"final {result.train_score[-1]:.5f}; test fidelity on 100 new pairs "
+        f"{result.test_score[-1]:.5f}; {result.seconds:.2f} s"
+    )
+    summary = {
+        "rounds_to_0.95": result.rounds_to(0.95),
+        "final_train": float(result.train_score[-1]),
+        "final_test": float(result.test_score[-1]),
+        "seconds": result.seconds,
+    }
+    for config in DEMO_DQNN_SCANS:
+        print(f"== DQNN Theorem 1, {config.cost} cost: Haar global perceptrons, [n, n], n = 1..6")
+        run = run_variance_scan(config, out / f"dqnn-theorem1-{config.cost}", command="make demo")
+        print(f"   {run.scan.fits.summary()}", flush=True)
+        summary[f"theorem1-{config.cost}"] = {
+            "variance": run.scan.variance,
+            "decay_base": run.scan.fits.decay_base,
+            "results": str(run.results),
+        }
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{sum(r['seconds'] for r in qcnn_run.runs):.0f} s of training"
     )
     summary["qcnn-xxx"] = {"summary": qcnn_run.summary, "results": str(qcnn_run.directory)}
+    summary["dqnn"] = _dqnn_demo(Path(args.out))
     root.write_results(summary, "summary.json")
     print(f"\nfinished in {time.perf_counter() - start:.0f} s")
     for r in runs:

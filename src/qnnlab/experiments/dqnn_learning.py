@@ -52,8 +52,8 @@ class DQNNLearningConfig(ExperimentConfig):
     noisy_pairs: int = 10
     noisy_counts: tuple[int, ...] = (0, 2, 4, 6, 8)
     gradient_network: tuple[int, ...] = (2, 3, 2)
-    gradient_depth: int = 1
-    gradient_steps: int = 200
+    gradient_depth: int = 3
+    gradient_steps: int = 150
     gradient_lr: float = 0.05
     seed: int = 0
 
@@ -68,6 +68,7 @@ class DQNNLearningConfig(ExperimentConfig):
             gen_rounds=60,
             noisy_counts=(0, 5),
             gradient_network=(1, 2, 1),
+            gradient_depth=1,
             gradient_steps=15,
         )
 
