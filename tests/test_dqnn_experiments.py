@@ -102,3 +102,15 @@ def test_cli_variance_dqnn_haar_and_reproduce_listing(tmp_path, capsys):
 def test_learning_config_errors(override, match):
     with pytest.raises(ValueError, match=match):
         DQNNLearningConfig().with_overrides(override)
+
+
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        (["--ansatz", "hea", "--mode", "theorem2"], "only for --ansatz dqnn-haar"),
+        (["--ansatz", "dqnn-haar", "--layers", "3"], "not used by --ansatz dqnn-haar"),
+    ],
+)
+def test_cli_variance_rejects_flags_of_the_other_kind(argv, match, tmp_path, capsys):
+    assert main(["variance", *argv, "--out", str(tmp_path / "x")]) == 2
+    assert match in capsys.readouterr().err

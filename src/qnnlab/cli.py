@@ -15,7 +15,17 @@ def _variance(args: argparse.Namespace) -> int:
     from qnnlab.experiments.variance_run import run_variance_scan
     from qnnlab.runtime.rundir import default_run_dir
 
+    haar_only = {
+        "--mode": args.mode != "theorem1",
+        "--n-out": args.n_out is not None,
+        "--hidden-layers": args.hidden_layers != 0,
+        "--pairs": args.pairs != 1,
+    }
+    circuit_only = {"--layers": args.layers is not None, "--param": args.param != 0}
     if args.ansatz == "dqnn-haar":
+        given = [flag for flag, set_ in circuit_only.items() if set_]
+        if given:
+            raise ValueError(f"{', '.join(given)}: not used by --ansatz dqnn-haar; drop it.")
         config = DQNNVarianceConfig(
             mode=args.mode,
             cost=args.cost,
@@ -27,6 +37,11 @@ def _variance(args: argparse.Namespace) -> int:
             seed=args.seed,
         )
     else:
+        given = [flag for flag, set_ in haar_only.items() if set_]
+        if given:
+            raise ValueError(
+                f"{', '.join(given)}: only for --ansatz dqnn-haar; drop it or pick that ansatz."
+            )
         config = VarianceScanConfig(
             ansatz=args.ansatz,
             cost=args.cost,
