@@ -374,3 +374,16 @@ def test_variance_config_errors():
         dv.DQNNVarianceConfig(mode="theorem3").validate()
     with pytest.raises(ValueError, match="perceptron 5 does not exist"):
         dv.DQNNVarianceConfig(qubits=[2], perceptron=5).validate()
+
+
+def test_supervised_labels_with_parameter_matrix_training():
+    """{|phi>, y} data: y = sign of <Z> of the input qubit; the network learns to put the label
+    on its output qubit (score = probability of reading y there)."""
+    rng = np.random.default_rng(2)
+    states = haar_states(16, 2, rng)
+    labels = np.where(np.abs(states[:, 0]) ** 2 > 0.5, 1.0, -1.0)
+    arch = dqnn_architecture([1, 2, 1])
+    result = train_parameter_matrix(
+        arch, haar_perceptrons(arch, 3), states, label_targets(labels, 1), rounds=60, chunk=30
+    )
+    assert result.train_score[-1] > 0.75 > result.train_score[0]

@@ -41,13 +41,15 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from qnnlab.analysis.fits import ScalingFits, fit_scaling
-from qnnlab.analysis.variance import VarianceEstimate, sample_statistics
+from qnnlab.analysis.variance import (
+    VarianceEstimate,
+    checkpointed_estimates,
+    sample_statistics,
+)
 from qnnlab.circuits.haar import as_generator, haar_isometry, haar_states, haar_unitary
 from qnnlab.models.dqnn import DQNNArchitecture, dqnn_architecture
-from qnnlab.runtime.checkpoint import TaskCheckpoint
 
 _PAULI = {
     "X": np.array([[0, 1], [1, 0]], dtype=complex),
@@ -389,19 +391,8 @@ def dqnn_variance_scan(
     config = DQNNVarianceConfig(**{**(asdict(config) if config else {}), **overrides})
     config.qubits = list(config.qubits)
     config.validate()
-    checkpoint = (
-        None if checkpoint_dir is None else TaskCheckpoint(checkpoint_dir, config.to_dict())
+    desc = f"dqnn {config.mode}/{config.cost}"
+    estimates = checkpointed_estimates(
+        config, lambda n: estimate(config, n), checkpoint_dir, desc, progress
     )
-    estimates = []
-    bar = tqdm(config.qubits, desc=f"dqnn {config.mode}/{config.cost}", disable=not progress)
-    for n in bar:
-        bar.set_postfix(n=n)
-        record = checkpoint.load(f"n{n}") if checkpoint else None
-        if record is None:
-            est = estimate(config, n)
-            if checkpoint:
-                checkpoint.save(f"n{n}", asdict(est))
-        else:
-            est = VarianceEstimate(**record)
-        estimates.append(est)
     return DQNNVarianceScan(config, estimates)

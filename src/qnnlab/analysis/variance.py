@@ -267,6 +267,29 @@ class VarianceScan:
         return out
 
 
+def checkpointed_estimates(
+    config, compute: Callable[[int], VarianceEstimate], checkpoint_dir, desc: str, progress: bool
+) -> list[VarianceEstimate]:
+    """``compute(n)`` for every ``n`` in ``config.qubits``, each saved under ``checkpoint_dir``
+    (keyed by the config's fingerprint) as soon as it is done; saved ones are loaded instead."""
+    checkpoint = (
+        None if checkpoint_dir is None else TaskCheckpoint(checkpoint_dir, config.to_dict())
+    )
+    estimates = []
+    bar = tqdm(config.qubits, desc=desc, disable=not progress)
+    for n in bar:
+        bar.set_postfix(n=n)
+        record = checkpoint.load(f"n{n}") if checkpoint else None
+        if record is None:
+            estimate = compute(n)
+            if checkpoint:
+                checkpoint.save(f"n{n}", asdict(estimate))
+        else:
+            estimate = VarianceEstimate(**record)
+        estimates.append(estimate)
+    return estimates
+
+
 def variance_scan(
     config: VarianceScanConfig | None = None,
     *,
@@ -288,32 +311,23 @@ def variance_scan(
     config = VarianceScanConfig(**{**(asdict(config) if config else {}), **overrides})
     config.qubits = list(config.qubits)
     config.validate()
-    checkpoint = (
-        None if checkpoint_dir is None else TaskCheckpoint(checkpoint_dir, config.to_dict())
-    )
-    estimates = []
-    bar = tqdm(config.qubits, desc=f"variance {config.ansatz}/{config.cost}", disable=not progress)
-    for n in bar:
-        bar.set_postfix(n=n)
-        record = checkpoint.load(f"n{n}") if checkpoint else None
-        if record is None:
-            circuit = build_ansatz(config.ansatz, n, config.layers)
-            cost = build_cost(config.cost, circuit.alive_qubits)
-            estimate = estimate_gradient_variance(
-                circuit,
-                cost,
-                draws=config.draws,
-                seed=config.seed,
-                param_index=config.param,
-                dtype=config.dtype,
-            )
-            # a DQNN circuit holds more qubits than the model size n it is indexed by
-            estimate = replace(estimate, n_qubits=n)
-            if checkpoint:
-                checkpoint.save(f"n{n}", asdict(estimate))
-        else:
-            estimate = VarianceEstimate(**record)
-        estimates.append(estimate)
+
+    def compute(n: int) -> VarianceEstimate:
+        circuit = build_ansatz(config.ansatz, n, config.layers)
+        cost = build_cost(config.cost, circuit.alive_qubits)
+        estimate = estimate_gradient_variance(
+            circuit,
+            cost,
+            draws=config.draws,
+            seed=config.seed,
+            param_index=config.param,
+            dtype=config.dtype,
+        )
+        # a DQNN circuit holds more qubits than the model size n it is indexed by
+        return replace(estimate, n_qubits=n)
+
+    desc = f"variance {config.ansatz}/{config.cost}"
+    estimates = checkpointed_estimates(config, compute, checkpoint_dir, desc, progress)
     fits = None
     if len(estimates) >= 3:
         fits = fit_scaling(

@@ -255,3 +255,8 @@ def _short(record: dict) -> str:
 def cache_arg(cache_dir: str | Path | None) -> str | None:
     """A picklable, hashable form of the cache folder for task arguments."""
     return None if cache_dir is None else str(Path(cache_dir).expanduser().resolve())
+
+
+def call_task(fn: Callable, args: tuple):
+    """``fn(*args)``: lets one ``run_tasks`` sweep mix task functions (``(fn, args)`` tasks)."""
+    return fn(*args)

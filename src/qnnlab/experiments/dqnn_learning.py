@@ -29,8 +29,8 @@ import numpy as np
 
 from qnnlab.data.unitary_task import unitary_task
 from qnnlab.engines.perceptrons import haar_perceptrons
-from qnnlab.experiments.classification import mean_std, open_run, run_tasks
-from qnnlab.experiments.registry import ExperimentConfig
+from qnnlab.experiments.classification import call_task, mean_std, open_run, run_tasks
+from qnnlab.experiments.registry import ExperimentConfig, ExperimentRun
 from qnnlab.models.dqnn import dqnn_architecture, dqnn_circuit
 from qnnlab.training.dqnn_gradient import train_dqnn_gradient
 from qnnlab.training.parameter_matrix import train_parameter_matrix
@@ -194,13 +194,6 @@ def gradient_task(settings: dict, method: str) -> dict:
     }
 
 
-@dataclass
-class DQNNLearningRun:
-    config: DQNNLearningConfig
-    directory: Path
-    results: dict
-
-
 def run_dqnn_learning(
     config: DQNNLearningConfig,
     out: str | Path,
@@ -210,7 +203,7 @@ def run_dqnn_learning(
     workers: int | None = None,
     scheduler: str | None = None,
     cache_dir=None,
-) -> DQNNLearningRun:
+) -> ExperimentRun:
     """Run (or resume) the four studies into ``out`` (module docstring)."""
     del cache_dir  # the data are generated from the seed, nothing to cache
     config.validate()
@@ -236,7 +229,7 @@ def run_dqnn_learning(
     records = run_tasks(
         run,
         settings,
-        _call,
+        call_task,
         tasks,
         names,
         workers=workers,
@@ -251,11 +244,7 @@ def run_dqnn_learning(
     run.save_figure(fig, "learning.png")
     plt.close(fig)
     run.log("done")
-    return DQNNLearningRun(config, run.path, results)
-
-
-def _call(fn, args):
-    return fn(*args)
+    return ExperimentRun(config, run.path, results)
 
 
 def summarize(config: DQNNLearningConfig, records: list[dict]) -> dict:
@@ -366,7 +355,7 @@ def plot_learning(config: DQNNLearningConfig, results: dict):
     return fig
 
 
-def report(run: DQNNLearningRun) -> list[str]:
+def report(run: ExperimentRun) -> list[str]:
     r = run.results
     lines = []
     for net in r["networks"]:

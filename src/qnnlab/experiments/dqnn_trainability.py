@@ -29,8 +29,8 @@ import numpy as np
 
 from qnnlab.analysis.dqnn_variance import DQNNVarianceConfig, dqnn_variance_scan
 from qnnlab.analysis.variance import VarianceScanConfig, variance_scan
-from qnnlab.experiments.classification import open_run, run_tasks
-from qnnlab.experiments.registry import ExperimentConfig
+from qnnlab.experiments.classification import call_task, open_run, run_tasks
+from qnnlab.experiments.registry import ExperimentConfig, ExperimentRun
 
 
 @dataclass(frozen=True)
@@ -134,17 +134,6 @@ def fig3b_equivalence(settings: dict) -> dict:
     return {"name": "fig3b-equivalence", "max_abs_difference": worst, "checked": checked}
 
 
-def _call(fn, args):
-    return fn(*args)
-
-
-@dataclass
-class DQNNTrainabilityRun:
-    config: DQNNTrainabilityConfig
-    directory: Path
-    results: dict
-
-
 def run_dqnn_trainability(
     config: DQNNTrainabilityConfig,
     out: str | Path,
@@ -154,7 +143,7 @@ def run_dqnn_trainability(
     workers: int | None = None,
     scheduler: str | None = None,
     cache_dir=None,
-) -> DQNNTrainabilityRun:
+) -> ExperimentRun:
     """Run (or resume) every scan into ``out`` (module docstring)."""
     del cache_dir
     config.validate()
@@ -197,7 +186,7 @@ def run_dqnn_trainability(
     records = run_tasks(
         run,
         settings,
-        _call,
+        call_task,
         tasks,
         names,
         workers=workers,
@@ -232,7 +221,7 @@ def run_dqnn_trainability(
     run.save_figure(fig, "trainability.png")
     plt.close(fig)
     run.log("done")
-    return DQNNTrainabilityRun(config, run.path, results)
+    return ExperimentRun(config, run.path, results)
 
 
 PANEL_TITLES = {
@@ -241,6 +230,17 @@ PANEL_TITLES = {
     "c": "Fig. 3(a): SWAP + RY perceptrons",
     "d": "Fig. 3(b) = HEA, log(n) layers",
 }
+
+
+def _eq11_curve(scan: dict) -> dict | None:
+    """Eq. (11) for the Fig. 3(b) global cost: the rate ``(sqrt 3 / 4)^n``, anchored at the
+    largest ``n`` (the bound's rate, not its constant)."""
+    if scan["name"] != "fig3b-global":
+        return None
+    grid = np.linspace(min(scan["qubits"]), max(scan["qubits"]), 100)
+    n_ref, v_ref = scan["qubits"][-1], scan["variance"][-1]
+    rate = np.sqrt(3) / 4
+    return {"n": grid, "values": v_ref * rate ** (grid - n_ref), "label": "(sqrt3/4)^n, Eq. 11"}
 
 
 def plot_trainability(scans: list[dict]):
@@ -261,14 +261,10 @@ def plot_trainability(scans: list[dict]):
                 color=c,
                 label=s["label"],
             )
-            if s["curve"]:
+            curve = s["curve"] or _eq11_curve(s)
+            if curve:
                 ax.plot(
-                    s["curve"]["n"],
-                    s["curve"]["values"],
-                    "--",
-                    color=c,
-                    lw=1,
-                    label="  " + s["curve"]["label"],
+                    curve["n"], curve["values"], "--", color=c, lw=1, label="  " + curve["label"]
                 )
         ax.set_yscale("log")
         ax.set(xlabel="n (input qubits)", ylabel="variance", title=PANEL_TITLES[panel])
@@ -278,7 +274,7 @@ def plot_trainability(scans: list[dict]):
     return fig
 
 
-def report(run: DQNNTrainabilityRun) -> list[str]:
+def report(run: ExperimentRun) -> list[str]:
     lines = []
     for s in run.results["scans"]:
         pts = ", ".join(f"{n}:{v:.2e}" for n, v in zip(s["qubits"], s["variance"], strict=True))

@@ -49,6 +49,15 @@ class ExperimentConfig:
         return dataclasses.replace(self, **changes).validate()
 
 
+@dataclass
+class ExperimentRun:
+    """A finished run: its config, folder and the ``results.json`` content."""
+
+    config: object
+    directory: object
+    results: dict
+
+
 @dataclass(frozen=True)
 class Experiment:
     """A reproducible experiment: ``name``, one-line ``summary``, its config type, the runner
