@@ -30,6 +30,7 @@ derivative and the update against finite differences.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 
@@ -176,6 +177,27 @@ def as_factor_batch(states, dim: int, dtype, what: str):
     )
 
 
+@functools.lru_cache(maxsize=32)
+def _compiled_segment(architecture: DQNNArchitecture, eps: float, lam: float, chunk: int, has_test):
+    """One jitted ``segment(params, rho, sigma, rho_t, sigma_t, length)`` per network and
+    hyperparameters: ``length <= chunk`` rounds (traced, so one compilation serves every
+    segment, and repeated fits of the same network and data shapes reuse it)."""
+
+    def body(i, carry, rho, sigma, rho_t, sigma_t):
+        params, train_buf, test_buf = carry
+        new, score = parameter_matrix_step(architecture, params, rho, sigma, eps, lam)
+        test = mean_score(architecture, params, rho_t, sigma_t) if has_test else score
+        return new, train_buf.at[i].set(score), test_buf.at[i].set(test)
+
+    @jax.jit
+    def segment(params, rho, sigma, rho_t, sigma_t, length):
+        buf = jnp.zeros(chunk, rho.real.dtype)
+        step = functools.partial(body, rho=rho, sigma=sigma, rho_t=rho_t, sigma_t=sigma_t)
+        return jax.lax.fori_loop(0, length, step, (params, buf, buf))
+
+    return segment
+
+
 @dataclass
 class ParameterMatrixResult:
     """Outcome of :func:`train_parameter_matrix`: per-round scores include round 0."""
@@ -246,17 +268,8 @@ def train_parameter_matrix(
         rho_t, sigma_t = rho[:1], sigma[:1]
     params = [[jnp.asarray(u, cdtype) for u in layer] for layer in unitaries]
 
-    def body(i, carry):
-        params, train_buf, test_buf = carry
-        new, score = parameter_matrix_step(architecture, params, rho, sigma, eps, lam)
-        test = mean_score(architecture, params, rho_t, sigma_t) if has_test else score
-        return new, train_buf.at[i].set(score), test_buf.at[i].set(test)
-
-    @jax.jit
-    def segment(params, length):
-        """``length`` (traced, <= chunk) rounds: one compilation serves every segment."""
-        buf = jnp.zeros(chunk, rho.real.dtype)
-        return jax.lax.fori_loop(0, length, body, (params, buf, buf))
+    segment = _compiled_segment(architecture, float(eps), float(lam), chunk, has_test)
+    data = (rho, sigma, rho_t, sigma_t)
 
     train, test = [], []
     start = time.perf_counter()
@@ -266,7 +279,7 @@ def train_parameter_matrix(
     while done < rounds:
         length = min(chunk, rounds - done)
         t0 = time.perf_counter()
-        params, s, t = segment(params, length)
+        params, s, t = segment(params, *data, length)
         s = np.asarray(s)[:length]
         if done == 0:
             compile_seconds = time.perf_counter() - t0
@@ -276,7 +289,7 @@ def train_parameter_matrix(
         bar.update(length)
     bar.close()
     # the score of the final network: the "before" score of one more (discarded) round
-    _, s_end, t_end = segment(params, 1)
+    _, s_end, t_end = segment(params, *data, 1)
     train.append(np.asarray(s_end)[:1])
     test.append(np.asarray(t_end)[:1])
     seconds = time.perf_counter() - start
