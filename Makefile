@@ -39,6 +39,8 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/qcnn_step.py
 	$(BIN)/python benchmarks/qcnn_training.py
 	$(BIN)/python benchmarks/variance_scan.py
+	$(BIN)/python benchmarks/dqnn_training.py
+	$(BIN)/python benchmarks/dqnn_variance.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

@@ -309,7 +309,8 @@ def estimate(config: DQNNVarianceConfig, n: int) -> VarianceEstimate:
 @dataclass
 class DQNNVarianceScan:
     """Estimates per ``n`` with the theorem's reference rate and exponential/power-law fits;
-    plots and writes like :class:`qnnlab.analysis.variance.VarianceScan`."""
+    plots and writes like :class:`qnnlab.analysis.variance.VarianceScan`. Here each estimate's
+    ``n_params`` is the number of (Haar-random) perceptrons."""
 
     config: DQNNVarianceConfig
     estimates: list[VarianceEstimate]
