@@ -44,6 +44,7 @@ import numpy as np
 
 from qnnlab.analysis.fits import ScalingFits, fit_scaling
 from qnnlab.analysis.variance import (
+    EstimateSeries,
     VarianceEstimate,
     checkpointed_estimates,
     sample_statistics,
@@ -307,7 +308,7 @@ def estimate(config: DQNNVarianceConfig, n: int) -> VarianceEstimate:
 
 
 @dataclass
-class DQNNVarianceScan:
+class DQNNVarianceScan(EstimateSeries):
     """Estimates per ``n`` with the theorem's reference rate and exponential/power-law fits;
     plots and writes like :class:`qnnlab.analysis.variance.VarianceScan`. Here each estimate's
     ``n_params`` is the number of (Haar-random) perceptrons."""
@@ -319,18 +320,6 @@ class DQNNVarianceScan:
     def __post_init__(self):
         if self.fits is None and len(self.estimates) >= 3:
             self.fits = fit_scaling(self.qubits, self.variance, self.stderr)
-
-    @property
-    def qubits(self):
-        return [e.n_qubits for e in self.estimates]
-
-    @property
-    def variance(self):
-        return [e.variance for e in self.estimates]
-
-    @property
-    def stderr(self):
-        return [e.stderr for e in self.estimates]
 
     @property
     def label(self) -> str:
@@ -363,22 +352,12 @@ class DQNNVarianceScan:
         return [v_ref * self.rate ** (n_ref - x) for x in grid], f"{label} reference"
 
     def to_dict(self) -> dict:
-        return {
-            "qubits": self.qubits,
-            "variance": self.variance,
-            "stderr": self.stderr,
-            "mean": [e.mean for e in self.estimates],
-            "mean_stderr": [e.mean_stderr for e in self.estimates],
-            "kurtosis": [e.kurtosis for e in self.estimates],
-            "n_params": [e.n_params for e in self.estimates],
-            "seconds": [e.seconds for e in self.estimates],
-            "reference": {
-                "rate": self.rate,
-                "values": self.theory_curve(self.qubits)[0] if self.estimates else [],
-            },
-            "fits": None if self.fits is None else self.fits.to_dict(),
-            "verdict": None if self.fits is None else self.fits.summary(),
+        out = self.series_dict()
+        out["reference"] = {
+            "rate": self.rate,
+            "values": self.theory_curve(self.qubits)[0] if self.estimates else [],
         }
+        return out
 
 
 def dqnn_variance_scan(

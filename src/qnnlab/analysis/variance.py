@@ -206,9 +206,10 @@ class VarianceScanConfig:
         return asdict(self)
 
 
-@dataclass
-class VarianceScan:
-    config: VarianceScanConfig
+class EstimateSeries:
+    """Shared accessors of a scan holding ``estimates`` (one :class:`VarianceEstimate` per ``n``)
+    and ``fits``."""
+
     estimates: list[VarianceEstimate]
     fits: ScalingFits | None
 
@@ -223,6 +224,28 @@ class VarianceScan:
     @property
     def stderr(self) -> list[float]:
         return [e.stderr for e in self.estimates]
+
+    def series_dict(self) -> dict:
+        """Per-``n`` columns (same order as ``qubits``) plus the fits and their verdict."""
+        return {
+            "qubits": self.qubits,
+            "variance": self.variance,
+            "stderr": self.stderr,
+            "mean": [e.mean for e in self.estimates],
+            "mean_stderr": [e.mean_stderr for e in self.estimates],
+            "kurtosis": [e.kurtosis for e in self.estimates],
+            "n_params": [e.n_params for e in self.estimates],
+            "seconds": [e.seconds for e in self.estimates],
+            "fits": None if self.fits is None else self.fits.to_dict(),
+            "verdict": None if self.fits is None else self.fits.summary(),
+        }
+
+
+@dataclass
+class VarianceScan(EstimateSeries):
+    config: VarianceScanConfig
+    estimates: list[VarianceEstimate]
+    fits: ScalingFits | None
 
     @property
     def label(self) -> str:
@@ -242,18 +265,7 @@ class VarianceScan:
         return [TOY_THEORY[self.config.cost](x) for x in grid], f"theory {formula}"
 
     def to_dict(self) -> dict:
-        out = {
-            "qubits": self.qubits,
-            "variance": self.variance,
-            "stderr": self.stderr,
-            "mean": [e.mean for e in self.estimates],
-            "mean_stderr": [e.mean_stderr for e in self.estimates],
-            "kurtosis": [e.kurtosis for e in self.estimates],
-            "n_params": [e.n_params for e in self.estimates],
-            "seconds": [e.seconds for e in self.estimates],
-            "fits": None if self.fits is None else self.fits.to_dict(),
-            "verdict": None if self.fits is None else self.fits.summary(),
-        }
+        out = self.series_dict()
         theory = self.theory()
         if theory is not None:
             out["theory"] = {
