@@ -391,3 +391,12 @@ def test_supervised_labels_with_parameter_matrix_training():
     copy_z = float(np.mean(np.maximum(p_zero, 1 - p_zero)))
     assert result.train_score[-1] > 0.95 * copy_z
     assert result.train_score[-1] > result.train_score[0] + 0.15
+
+
+@pytest.mark.parametrize("widths", [[2, 3, 2], [3, 3, 3, 3], [4, 2, 3]])
+def test_density_engine_holds_two_adjacent_layers(widths):
+    """Memory follows two adjacent layers, not the whole network (Eq. 1 remark); inputs whose
+    last gate is done are traced out even before the layer ends, so it can be less."""
+    arch = dqnn_architecture(widths)
+    engine = DensityMatrixEngine(dqnn_circuit(arch, depth=1))
+    assert max(widths) < engine.max_live_qubits <= arch.max_layer_qubits < arch.n_qubits

@@ -63,6 +63,20 @@ class DensityMatrixEngine:
     def angles(self, theta):
         return self.plan.angle_table.evaluate(theta)
 
+    @property
+    def max_live_qubits(self) -> int:
+        """Most qubits held at once (memory is ``16 * 4**max_live_qubits`` bytes per state in
+        complex128): inputs plus qubits allocated at first use, minus those already traced out.
+        For a DQNN this is at most ``max_l n_{l-1} + n_l``, two adjacent layers."""
+        plan = self.plan
+        live = set(plan.input_qubits) - set(plan.discards_after.get(-1, ()))
+        peak = len(live)
+        for i, block in enumerate(plan.blocks):
+            live |= set(block.qubits)
+            peak = max(peak, len(live))
+            live -= set(plan.discards_after.get(i, ()))
+        return peak
+
     def final_from_angles(self, angles, rho_batch):
         """Evolve ``(B, 2**k, 2**k)`` inputs; returns ``(rho tensor, live qubit order)``."""
         plan, dtype = self.plan, self.dtype
