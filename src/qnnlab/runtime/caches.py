@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-#: Programs that took less than this to compile are not written to the compilation cache.
-MIN_COMPILE_SECONDS = 1.0
+#: Programs that took less than this to compile are not written to the compilation cache (a
+#: small DQNN training loop compiles in ~0.6 s and is worth keeping; trivial jits are not).
+MIN_COMPILE_SECONDS = 0.25
 
 
 def default_cache_dir() -> Path:
