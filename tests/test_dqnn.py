@@ -46,11 +46,18 @@ def test_global_local_and_k_output_wiring():
     assert [p.inputs for p in arch.layers[0]] == [(0, 1)] * 3
     assert [p.outputs for p in arch.layers[1]] == [(0,), (1,)]
     local = dqnn_architecture([5, 5], window=3)
-    windows = [(0, 1, 2), (0, 1, 2), (1, 2, 3), (2, 3, 4), (2, 3, 4)]
+    windows = [(0, 1, 2), (1, 2, 3), (2, 3, 4), (2, 3, 4), (2, 3, 4)]
     assert [p.inputs for p in local.layers[0]] == windows
     kout = dqnn_architecture([4, 5], outputs_per_perceptron=2)
     assert [p.outputs for p in kout.layers[0]] == [(0, 1), (2, 3), (4,)]
     assert "local m=[3]" in local.describe()
+
+
+def test_windows_must_read_every_input():
+    with pytest.raises(CircuitError, match=r"inputs \[1, 2, 3\] of layer 0 feed no perceptron"):
+        dqnn_architecture([5, 2], window=1)
+    spread = dqnn_architecture([6, 3], window=2)
+    assert [p.inputs for p in spread.layers[0]] == [(0, 1), (2, 3), (4, 5)]
 
 
 @pytest.mark.parametrize("widths", [[3], [2, 0], [2, 1.5]])
@@ -107,17 +114,22 @@ def test_matrix_engine_matches_density_engine(widths, window, k):
     np.testing.assert_allclose(ours, reference.density_matrix(np.zeros(0), rho_in), atol=1e-12)
 
 
-def _problem(widths, n_pairs=4, seed=0):
-    arch = dqnn_architecture(widths)
+def _problem(widths, n_pairs=4, seed=0, **options):
+    arch = dqnn_architecture(widths, **options)
     task = unitary_task(widths[0], n_pairs, n_test=5, seed=seed)
     w = as_factor_batch(task.train_inputs, 2 ** widths[0], np.complex128, "inputs")
     s = as_factor_batch(task.train_targets, 2 ** widths[-1], np.complex128, "targets")
     return arch, haar_perceptrons(arch, seed + 1), w, s, task
 
 
-def test_update_is_gradient_ascent_with_predicted_slope():
-    """dF/d eps = (2^m / (lam N^2)) sum_j ||M_j||^2 (module docstring of parameter_matrix)."""
-    arch, u, w, s, _ = _problem([2, 3, 2], n_pairs=5)
+@pytest.mark.parametrize(
+    "widths,options",
+    [([2, 3, 2], {}), ([3, 3], {"window": 2}), ([2, 4, 2], {"outputs_per_perceptron": 2})],
+)
+def test_update_is_gradient_ascent_with_predicted_slope(widths, options):
+    """dF/d eps = (2^m / (lam N^2)) sum_j ||M_j||^2 (module docstring of parameter_matrix), for
+    global, local-window and 2-output perceptrons."""
+    arch, u, w, s, _ = _problem(widths, n_pairs=5, **options)
     lam, n_pairs = 1.0, 5
     ms, _ = perceptron_commutators(arch, u, w, s)
     predicted = sum(
@@ -288,18 +300,20 @@ def test_haar_isometry_moments():
 
 
 @pytest.mark.parametrize(
-    "widths,cost,mode,layer,perceptron",
+    "widths,options,cost,mode,layer,perceptron",
     [
-        ([2, 2], "global", "theorem1", 1, 1),
-        ([2, 3, 2], "local", "theorem1", 2, 0),
-        ([2, 2], "local", "theorem2", 1, 0),
-        ([3, 2, 2], "global", "theorem2", 1, 0),
+        ([2, 2], {}, "global", "theorem1", 1, 1),
+        ([2, 3, 2], {}, "local", "theorem1", 2, 0),
+        ([2, 2], {}, "local", "theorem2", 1, 0),
+        ([3, 2, 2], {}, "global", "theorem2", 1, 0),
+        ([2, 4, 2], {"outputs_per_perceptron": 2}, "global", "theorem1", 1, 1),
+        ([3, 3, 2], {"window": 2}, "local", "theorem2", 1, 0),
     ],
 )
-def test_gradient_sample_matches_finite_differences(widths, cost, mode, layer, perceptron):
+def test_gradient_sample_matches_finite_differences(widths, options, cost, mode, layer, perceptron):
     """Register, discards and cost derivative against the dense matrix engine."""
     rng = np.random.default_rng(5)
-    arch = dqnn_architecture(widths)
+    arch = dqnn_architecture(widths, **options)
     inputs = haar_states(2, 2 ** widths[0], rng)
     targets = dv.product_targets(2, widths[-1], rng)
     mats = []
@@ -309,27 +323,37 @@ def test_gradient_sample_matches_finite_differences(widths, cost, mode, layer, p
         return mats[-1]
 
     g = dv.haar_gradient_sample(
-        arch, inputs, targets, cost, source, mode=mode, layer=layer, perceptron=perceptron
+        arch,
+        inputs,
+        targets,
+        cost,
+        source,
+        mode=mode,
+        layer=layer,
+        perceptron=perceptron,
+        update_pauli=lambda qubits: [(qubits[0], "X")],
     )
-    z_out = np.diag([1.0, -1.0]).astype(complex)
+    z, x = np.diag([1.0, -1.0]).astype(complex), np.array([[0, 1], [1, 0]], dtype=complex)
 
     def network(t):
         it, us = iter(mats), []
         for l_index, perceptrons in enumerate(arch.layers, 1):
             row = []
             for j, p in enumerate(perceptrons):
-                gen = np.kron(np.eye(2 ** (p.n_qubits - 1)), z_out)
+                m = len(p.inputs)  # Gamma = Z on the first output, H = X on the first input
+                gamma = np.kron(np.kron(np.eye(2**m), z), np.eye(2 ** (len(p.outputs) - 1)))
+                h = np.kron(x, np.eye(2 ** (p.n_qubits - 1)))
                 if mode == "theorem1" and (l_index, j) == (layer, perceptron):
                     b, a = next(it), next(it)
-                    row.append(a @ expm(-0.5j * t * gen) @ b)
+                    row.append(a @ expm(-0.5j * t * gamma) @ b)
                 elif mode == "theorem2":
-                    row.append(expm(1j * t * gen) @ next(it))
+                    row.append(expm(1j * t * h) @ next(it))
                 else:
                     row.append(next(it))
             us.append(row)
         return us
 
-    product = np.stack([np.kron(f[0], f[1]) for f in targets])
+    product = np.stack([np.kron(f[0], f[1]) for f in targets])  # two output qubits
     sigma = fidelity_targets(product) if cost == "global" else local_targets(targets)
 
     def cost_value(t):
@@ -400,3 +424,37 @@ def test_density_engine_holds_two_adjacent_layers(widths):
     arch = dqnn_architecture(widths)
     engine = DensityMatrixEngine(dqnn_circuit(arch, depth=1))
     assert max(widths) < engine.max_live_qubits <= arch.max_layer_qubits < arch.n_qubits
+
+
+def test_bad_inputs_get_clear_errors():
+    arch = dqnn_architecture([1, 2, 1])
+    u = haar_perceptrons(arch, 0)
+    states = haar_states(2, 2, 0)
+    scaled = [[3 * u[0][0], u[0][1]], u[1]]
+    with pytest.raises(ValueError, match="not unitary"):
+        train_parameter_matrix(arch, scaled, states, states, rounds=1)
+    with pytest.raises(ValueError, match="trace 1"):
+        train_parameter_matrix(arch, u, np.stack([np.eye(2)] * 2), states, rounds=1)
+    with pytest.raises(ValueError, match="both test_inputs and test_targets"):
+        train_parameter_matrix(arch, u, states, states, rounds=1, test_targets=states)
+    with pytest.raises(ValueError, match="3 test inputs but 2 test targets"):
+        train_parameter_matrix(
+            arch, u, states, states, rounds=1, test_inputs=haar_states(3, 2, 1), test_targets=states
+        )
+    with pytest.raises(ValueError, match="needs a batch axis"):
+        network_output(arch, u, np.eye(2) / 2)
+    with pytest.raises(ValueError, match="normalised"):
+        local_targets(np.ones((1, 2, 2)))
+    with pytest.raises(ValueError, match="no perceptron 3 in layer 1"):
+        dv.haar_gradient_sample(
+            arch, states, np.ones((2, 1, 2)) / np.sqrt(2), "global", 0, perceptron=3
+        )
+
+
+def test_theorem2_update_directions_are_random_paulis():
+    rng = np.random.default_rng(0)
+    strings = [dv.random_pauli_string([4, 7, 9], rng) for _ in range(400)]
+    assert all(s and all(q in (4, 7, 9) and letter in "XYZ" for q, letter in s) for s in strings)
+    weights = np.array([len(s) for s in strings])
+    # 63 non-identity strings on 3 qubits: mean weight (3*27*... ) = 3 * (3/4) * 64/63
+    assert weights.mean() == pytest.approx(3 * 0.75 * 64 / 63, abs=0.15)

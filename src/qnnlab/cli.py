@@ -21,7 +21,14 @@ def _variance(args: argparse.Namespace) -> int:
         "--hidden-layers": args.hidden_layers != 0,
         "--pairs": args.pairs != 1,
     }
-    circuit_only = {"--layers": args.layers is not None, "--param": args.param != 0}
+    circuit_only = {
+        "--layers": args.layers is not None,
+        "--param": args.param != 0,
+        "--dtype": args.dtype != "complex64",
+        "--block": args.block != "ry-cz",
+    }
+    if args.hidden_layers < 0:
+        raise ValueError(f"--hidden-layers must be >= 0, got {args.hidden_layers}.")
     if args.ansatz == "dqnn-haar":
         given = [flag for flag, set_ in circuit_only.items() if set_]
         if given:
@@ -51,6 +58,7 @@ def _variance(args: argparse.Namespace) -> int:
             layers=args.layers,
             param=args.param,
             dtype=args.dtype,
+            block=args.block,
         )
     config.validate()
     out = args.out or default_run_dir(f"variance-{args.ansatz}-{args.cost}")
@@ -273,6 +281,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(SWAP + RY perceptrons); hea: layered hardware-efficient ansatz (= the Fig. 3(b) DQNN, "
         "two DQNN layers per HEA layer); dqnn-haar: DQNN of Haar-random global perceptrons "
         "(Theorems 1-2, see --mode) (default: %(default)s)",
+    )
+    v.add_argument(
+        "--block",
+        choices=["ry-cz", "su4"],
+        default="ry-cz",
+        help="two-qubit block W of the hea ansatz: CZ (RY x RY) or a general SU(4) "
+        "(default: %(default)s)",
     )
     v.add_argument(
         "--mode",

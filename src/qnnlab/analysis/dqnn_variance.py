@@ -16,9 +16,12 @@ forward-mode: the state and its tangent travel together through the network.
 
 **Theorem 2** (parameter-matrix training, Eq. 13). Every perceptron is updated at once,
 ``V_j(s + eps) = exp(i eps H_j) V_j(s)``; ``dC/ds`` at ``s = 0`` is sampled with Haar-random
-``V_j(0)`` and fixed Hermitian ``H_j`` with ``Tr[H_j^2] = 2^{m+k}`` (a Pauli string; by the
-same invariance every traceless ``H`` with eigenvalues ``+-1`` gives the same distribution):
-after each perceptron the tangent gains ``i H_j V_j psi``.
+``V_j(0)``; after each perceptron the tangent gains ``i H_j V_j psi``. The update directions
+``H_j`` (``Tr[H_j^2] = 2^{m+k}``, as in the theorem) are drawn independently of the ``V_j``: by
+default a uniformly random non-identity Pauli string on each perceptron's qubits, fresh for every
+draw. Unlike ``Gamma`` in Theorem 1, ``H_j`` sits *outside* ``V_j`` and the next perceptron
+overlaps it only partly, so the distribution does depend on ``H_j`` (``Z`` on an output qubit
+gives a larger variance than ``Z`` on an input one); random Pauli strings average over that.
 
 Costs (pairs ``x = 1..N``, product targets ``|phi_x> = (x)_j |t_{x,j}>`` on the output layer):
 global ``C_G = 1 - (1/N) sum_x <phi_x|rho_x|phi_x>`` (Eq. 3) and local
@@ -36,6 +39,8 @@ an environment index and compressed to the rank the remaining qubits can see.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -183,6 +188,7 @@ def haar_gradient_sample(
     mode: str = "theorem1",
     layer: int = 1,
     perceptron: int = 0,
+    update_pauli=None,
 ) -> float:
     """One sample of ``dC/dtheta`` (``mode="theorem1"``) or ``dC/ds`` (``"theorem2"``).
 
@@ -193,9 +199,26 @@ def haar_gradient_sample(
             supplies every matrix in order (for Theorem 1, ``B`` then ``A`` for the
             differentiated perceptron).
         layer, perceptron: which perceptron holds the differentiated rotation (Theorem 1).
+        update_pauli: Theorem 2 only, ``qubits -> [(qubit, letter), ...]`` giving ``H_j``;
+            default a random non-identity Pauli string drawn from ``rng``.
     """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}.")
+    if cost not in ("global", "local"):
+        raise ValueError(f"cost must be 'global' or 'local', got {cost!r}.")
+    if mode == "theorem1" and not (
+        1 <= layer <= architecture.n_layers
+        and 0 <= perceptron < len(architecture.layers[layer - 1])
+    ):
+        raise ValueError(
+            f"there is no perceptron {perceptron} in layer {layer} of {list(architecture.widths)}."
+        )
     if not callable(rng):
         rng = as_generator(rng)
+    if mode == "theorem2" and update_pauli is None:
+        if callable(rng):
+            raise ValueError("with explicit unitaries, pass update_pauli for Theorem 2.")
+        update_pauli = functools.partial(random_pauli_string, rng=rng)
     arch = architecture
     reg = _Register(inputs, arch.n_in)
     for l_index, perceptrons in enumerate(arch.layers, start=1):
@@ -209,12 +232,23 @@ def haar_gradient_sample(
                 reg.apply_haar(qubits, rng)  # A
             elif mode == "theorem2":
                 reg.apply_haar(qubits, rng)
-                kick = 1j * reg.pauli(out_q, "Z", reg.value)
+                kick = reg.value
+                for q, letter in update_pauli(qubits):
+                    kick = reg.pauli(q, letter, kick)
+                kick = 1j * kick
                 reg.tangent = kick if reg.tangent is None else reg.tangent + kick
             else:
                 reg.apply_haar(qubits, rng)
         reg.discard([arch.qubit(l_index - 1, i) for i in range(arch.widths[l_index - 1])])
     return cost_derivative(reg, list(arch.output_qubits()), targets, cost)
+
+
+def random_pauli_string(qubits, rng) -> list[tuple[int, str]]:
+    """A uniformly random non-identity Pauli string on ``qubits`` as ``[(qubit, letter)]``."""
+    while True:
+        letters = rng.integers(0, 4, size=len(qubits))
+        if letters.any():
+            return [(q, "XYZ"[k - 1]) for q, k in zip(qubits, letters, strict=True) if k]
 
 
 def product_targets(n_pairs: int, n_out: int, rng) -> np.ndarray:
@@ -223,6 +257,19 @@ def product_targets(n_pairs: int, n_out: int, rng) -> np.ndarray:
 
 
 MODES = ("theorem1", "theorem2")
+#: Largest array (complex128 amplitudes) a draw may need: 2^28, 4 GiB.
+MAX_ENTRIES = 2**28
+
+
+def peak_entries(widths, pairs: int) -> int:
+    """Amplitudes held at the widest point: ``2^(n_{l-1}+n_l)`` register entries times the
+    purifying environment (value and tangent, ``pairs`` columns each). Discarding layer ``l-1``
+    multiplies the environment by ``2^(n_{l-1})``, compressed to at most ``2 * 2^(n_l)``."""
+    env, peak = 1, 0
+    for a, b in itertools.pairwise(widths):
+        peak = max(peak, 2 ** (a + b) * env * 2 * pairs)
+        env = min(env * 2**a, 2 * 2**b)
+    return peak
 
 
 @dataclass
@@ -260,6 +307,18 @@ class DQNNVarianceConfig:
             raise ValueError(f"draws must be an integer >= 4, got {self.draws!r}.")
         if not isinstance(self.pairs, int) or self.pairs < 1:
             raise ValueError(f"pairs must be a positive integer, got {self.pairs!r}.")
+        if self.n_out is not None and (not isinstance(self.n_out, int) or self.n_out < 1):
+            raise ValueError(f"n_out must be a positive integer or None, got {self.n_out!r}.")
+        if any(h is not None and (not isinstance(h, int) or h < 1) for h in self.hidden):
+            raise ValueError(f"hidden widths must be positive integers or None, got {self.hidden}.")
+        for n in qubits:
+            entries = peak_entries(self.widths(n), self.pairs)
+            if entries > MAX_ENTRIES:
+                raise ValueError(
+                    f"{self.widths(n)} with {self.pairs} pair(s) needs arrays of ~{entries:.1e} "
+                    f"amplitudes per draw (limit {MAX_ENTRIES:.1e}, about 4 GiB): use fewer qubits "
+                    "or fewer/narrower hidden layers."
+                )
         n_layers = len(self.hidden) + 1
         if not 1 <= self.layer <= n_layers:
             raise ValueError(f"layer must be between 1 and {n_layers}, got {self.layer}.")

@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from qnnlab.analysis.fits import ScalingFits, fit_scaling
 from qnnlab.circuits.circuit import Circuit
 from qnnlab.engines.statevector import StatevectorEngine
-from qnnlab.models.ansatz import ANSATZES, TOY_MODELS, build_ansatz
+from qnnlab.models.ansatz import ANSATZES, BLOCKS, TOY_MODELS, build_ansatz
 from qnnlab.runtime.checkpoint import TaskCheckpoint
 from qnnlab.training.costs import COSTS, AffineCost, build_cost
 
@@ -180,6 +180,7 @@ class VarianceScanConfig:
     layers: int | None = None
     param: int = 0
     dtype: str = "complex64"
+    block: str = "ry-cz"
 
     def validate(self) -> VarianceScanConfig:
         if self.ansatz not in ANSATZES:
@@ -199,6 +200,10 @@ class VarianceScanConfig:
             raise ValueError(f"layers must be a positive integer, got {self.layers!r}.")
         if self.ansatz in TOY_MODELS and self.layers not in (None, 1):
             raise ValueError(f"the {self.ansatz} ansatz has exactly one layer; drop --layers.")
+        if self.block not in BLOCKS:
+            raise ValueError(f"block must be one of {list(BLOCKS)}, got {self.block!r}.")
+        if self.ansatz in TOY_MODELS and self.block != "ry-cz":
+            raise ValueError(f"the {self.ansatz} ansatz has no two-qubit blocks; drop --block.")
         self.qubits = sorted(qubits)
         return self
 
@@ -250,7 +255,8 @@ class VarianceScan(EstimateSeries):
     @property
     def label(self) -> str:
         cfg = self.config
-        return f"{cfg.ansatz} / {cfg.cost}" + (f" (L={cfg.layers})" if cfg.layers else "")
+        block = f", {cfg.block}" if cfg.block != "ry-cz" else ""
+        return f"{cfg.ansatz} / {cfg.cost}" + (f" (L={cfg.layers}{block})" if cfg.layers else block)
 
     def theory(self) -> list[float] | None:
         if self.config.ansatz not in TOY_MODELS:
@@ -325,7 +331,7 @@ def variance_scan(
     config.validate()
 
     def compute(n: int) -> VarianceEstimate:
-        circuit = build_ansatz(config.ansatz, n, config.layers)
+        circuit = build_ansatz(config.ansatz, n, config.layers, config.block)
         cost = build_cost(config.cost, circuit.alive_qubits)
         estimate = estimate_gradient_variance(
             circuit,

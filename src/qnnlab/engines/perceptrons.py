@@ -59,6 +59,12 @@ def check_perceptron_unitaries(architecture: DQNNArchitecture, unitaries) -> Non
                     f"perceptron {j} of layer {l_index} acts on {p.n_qubits} qubits and needs "
                     f"a {d}x{d} unitary, got shape {tuple(np.shape(u))}."
                 )
+            u = np.asarray(u)
+            if not np.allclose(u.conj().T @ u, np.eye(d), atol=1e-6):
+                raise ValueError(
+                    f"perceptron {j} of layer {l_index} is not unitary (U^dag U != 1); start "
+                    "from haar_perceptrons(...) or orthonormalise it."
+                )
 
 
 def qubit_permutation(axes: list[int], q: int) -> np.ndarray:
@@ -168,6 +174,17 @@ def network_output(architecture: DQNNArchitecture, unitaries, rho_in):
     """``rho_out`` ``(B, 2**n_L, 2**n_L)`` for input density matrices ``(B, d, d)`` or state
     vectors ``(B, d)``."""
     rho_in = jnp.asarray(rho_in)
+    d = 2**architecture.n_in
+    if rho_in.shape[1:] not in ((d,), (d, d)):
+        raise ValueError(
+            f"inputs must be a batch of state vectors (B, {d}) or density matrices "
+            f"(B, {d}, {d}); got shape {rho_in.shape} (add a batch axis for a single input)."
+        )
+    if rho_in.ndim == 2 and not np.allclose(np.linalg.norm(np.asarray(rho_in), axis=1), 1.0):
+        raise ValueError(
+            "inputs read as a batch of state vectors are not normalised; a single density "
+            "matrix needs a batch axis: rho[None]."
+        )
     factor = rho_in[:, :, None] if rho_in.ndim == 2 else psd_factor(rho_in)
     return gram(network_forward(architecture, unitaries, factor)[-1])
 

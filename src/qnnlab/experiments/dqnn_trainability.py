@@ -177,7 +177,12 @@ def run_dqnn_trainability(
         )
         qb = list(config.fig3b_qubits)
         specs.append(
-            (circuit_scan_task, "d", f"fig3b-{cost}", {"qubits": qb, "cost": cost, "ansatz": "hea"})
+            (
+                circuit_scan_task,
+                "d",
+                f"fig3b-{cost}",
+                {"qubits": qb, "cost": cost, "ansatz": "hea", "block": config.fig3b_block},
+            )
         )
     tasks = [(fn, (settings, name, panel, overrides)) for fn, panel, name, overrides in specs]
     names = [name for _, _, name, _ in specs]

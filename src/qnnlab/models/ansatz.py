@@ -99,12 +99,16 @@ ANSATZES = {"toy-ry": toy_ry, "dqnn-swap-ry": _fig3a, "hea": hardware_efficient}
 TOY_MODELS = ("toy-ry", "dqnn-swap-ry")
 
 
-def build_ansatz(name: str, n_qubits: int, layers: int | None = None) -> Circuit:
+def build_ansatz(
+    name: str, n_qubits: int, layers: int | None = None, block: str = "ry-cz"
+) -> Circuit:
     """Build an ansatz by its command-line name (``toy-ry``, ``dqnn-swap-ry`` or ``hea``)."""
     if name not in ANSATZES:
         raise CircuitError(f"unknown ansatz {name!r}; choose one of {sorted(ANSATZES)}.")
     if name in TOY_MODELS:
         if layers not in (None, 1):
             raise CircuitError(f"the {name} ansatz has exactly one layer; drop --layers.")
+        if block != "ry-cz":
+            raise CircuitError(f"the {name} ansatz has no two-qubit blocks; drop --block.")
         return ANSATZES[name](n_qubits)
-    return hardware_efficient(n_qubits, layers)
+    return hardware_efficient(n_qubits, layers, block)

@@ -123,8 +123,10 @@ def dqnn_architecture(
     Args:
         widths: ``[n_0, ..., n_L]``.
         window: ``None`` for global perceptrons (every input of the previous layer); else each
-            perceptron sees ``window`` consecutive inputs, spread evenly over the previous layer
-            (for equal widths: inputs ``j .. j+m-1`` of output ``j``, shifted back at the edge).
+            perceptron sees ``m = window`` consecutive inputs (a window wider than the layer is
+            the whole layer). For equal widths the perceptron whose first output is ``j`` reads
+            inputs ``j .. j+m-1``, shifted back at the edge; otherwise the windows' starts are
+            spread evenly from the first to the last input.
         outputs_per_perceptron: ``k``; outputs are groups of ``k`` consecutive qubits (the last
             group is smaller when ``k`` does not divide the width).
     """
@@ -143,12 +145,20 @@ def dqnn_architecture(
         for g, outputs in enumerate(groups):
             if m == n_prev:
                 inputs = tuple(range(n_prev))
+            elif n_prev == n_here:
+                inputs = _window(outputs[0], m, n_prev)
             elif len(groups) == 1:
                 inputs = _window(0, m, n_prev)
             else:
-                centre = round(g * (n_prev - m) / (len(groups) - 1))
-                inputs = _window(centre, m, n_prev)
+                inputs = _window(round(g * (n_prev - m) / (len(groups) - 1)), m, n_prev)
             perceptrons.append(Perceptron(layer, inputs, outputs))
+        unread = sorted(set(range(n_prev)) - {i for p in perceptrons for i in p.inputs})
+        if unread:
+            raise CircuitError(
+                f"inputs {unread} of layer {layer - 1} feed no perceptron of layer {layer} "
+                f"(window {m}, {len(groups)} perceptron(s)): they would be traced out unread. "
+                "Use a wider window, fewer outputs per perceptron or a wider next layer."
+            )
         layers.append(tuple(perceptrons))
     return DQNNArchitecture(widths, tuple(layers))
 

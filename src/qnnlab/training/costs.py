@@ -73,6 +73,9 @@ def local_targets(factors) -> np.ndarray:
     factors = np.asarray(factors, dtype=np.complex128)
     if factors.ndim != 3 or factors.shape[2] != 2:
         raise ValueError(f"local targets need (N, n_out, 2) qubit factors, got {factors.shape}.")
+    norms = np.linalg.norm(factors, axis=2)
+    if not np.allclose(norms, 1.0, atol=1e-6):
+        raise ValueError("local target factors must be normalised single-qubit states.")
     n_pairs, n = factors.shape[:2]
     out = np.zeros((n_pairs, 2**n, 2**n), dtype=np.complex128)
     for j in range(n):

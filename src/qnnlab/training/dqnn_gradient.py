@@ -26,7 +26,8 @@ import optax
 from qnnlab.circuits.circuit import Circuit
 from qnnlab.engines.density import DensityMatrixEngine
 from qnnlab.engines.gradients import parameter_shift_grad_fn
-from qnnlab.engines.perceptrons import expectation, pure_density
+from qnnlab.engines.perceptrons import expectation, gram
+from qnnlab.training.parameter_matrix import as_factor_batch
 
 GRADIENTS = ("autodiff", "parameter-shift")
 
@@ -40,15 +41,10 @@ class GradientTrainingResult:
     method: str
 
 
-def _operators(x, dim: int, what: str) -> np.ndarray:
-    x = np.asarray(x)
-    if x.ndim == 2 and x.shape[1] == dim:
-        return np.asarray(pure_density(x.astype(np.complex128)))
-    if x.ndim == 3 and x.shape[1:] == (dim, dim):
-        return x.astype(np.complex128)
-    raise ValueError(
-        f"{what} must be (N, {dim}) states or (N, {dim}, {dim}) operators; got {x.shape}."
-    )
+def _operators(x, dim: int, dtype, what: str, unit_trace: bool = False):
+    """Validated ``(N, d, d)`` operators from states or operators (the trainers' shared checks:
+    shapes, normalisation, Hermiticity, positivity)."""
+    return gram(as_factor_batch(x, dim, dtype, what, unit_trace=unit_trace))
 
 
 def train_dqnn_gradient(
@@ -81,14 +77,20 @@ def train_dqnn_gradient(
     engine = DensityMatrixEngine(circuit, dtype=dtype)
     d_in = 2 ** len(circuit.input_qubits)
     d_out = 2 ** len(circuit.alive_qubits)
-    rho = jnp.asarray(_operators(inputs, d_in, "inputs"), engine.dtype)
-    sigma = jnp.asarray(_operators(targets, d_out, "targets"), engine.dtype)
+    rho = _operators(inputs, d_in, engine.dtype, "inputs", unit_trace=True)
+    sigma = _operators(targets, d_out, engine.dtype, "targets")
     if rho.shape[0] != sigma.shape[0]:
         raise ValueError(f"{rho.shape[0]} inputs but {sigma.shape[0]} targets: pair them up.")
     has_test = test_inputs is not None
+    if has_test != (test_targets is not None):
+        raise ValueError("give both test_inputs and test_targets, or neither.")
     if has_test:
-        rho_t = jnp.asarray(_operators(test_inputs, d_in, "test_inputs"), engine.dtype)
-        sigma_t = jnp.asarray(_operators(test_targets, d_out, "test_targets"), engine.dtype)
+        rho_t = _operators(test_inputs, d_in, engine.dtype, "test_inputs", unit_trace=True)
+        sigma_t = _operators(test_targets, d_out, engine.dtype, "test_targets")
+        if rho_t.shape[0] != sigma_t.shape[0]:
+            raise ValueError(
+                f"{rho_t.shape[0]} test inputs but {sigma_t.shape[0]} test targets: pair them up."
+            )
     dm = engine.density_matrix_from_angles_fn()
 
     def score_of_angles(angles, r, s):

@@ -147,7 +147,7 @@ def mean_score(architecture, unitaries, w_in, s_out):
     return jnp.mean(factor_score(s_out, network_forward(architecture, unitaries, w_in)[-1]))
 
 
-def as_factor_batch(states, dim: int, dtype, what: str):
+def as_factor_batch(states, dim: int, dtype, what: str, unit_trace: bool = False):
     """``(N, d)`` vectors or ``(N, d, d)`` positive operators -> factors ``(N, d, r)``.
 
     Raises:
@@ -164,6 +164,10 @@ def as_factor_batch(states, dim: int, dtype, what: str):
         herm = 0.5 * (arr + np.conj(np.swapaxes(arr, 1, 2)))
         if not np.allclose(herm, arr, atol=1e-8):
             raise ValueError(f"{what} operators must be Hermitian.")
+        if unit_trace:
+            traces = np.real(np.trace(herm, axis1=1, axis2=2))
+            if not np.allclose(traces, 1.0, atol=1e-6):
+                raise ValueError(f"{what} density matrices must have trace 1; traces {traces[:5]}.")
         lowest = np.linalg.eigvalsh(herm).min()
         if lowest < -1e-8:
             raise ValueError(
@@ -245,7 +249,9 @@ def train_parameter_matrix(
         chunk: rounds per compiled ``lax.scan`` segment (progress and checkpoints between).
 
     Returns:
-        :class:`ParameterMatrixResult`; ``compile_seconds`` is the first segment's extra time.
+        :class:`ParameterMatrixResult`; ``compile_seconds`` estimates the compilation time (the
+        first segment's time beyond the steady rate; with ``rounds <= chunk`` there is no steady
+        rate to compare with, and it is the whole first segment).
     """
     if not (isinstance(chunk, int) and chunk >= 1):
         raise ValueError(f"chunk must be a positive integer, got {chunk!r}.")
@@ -256,14 +262,20 @@ def train_parameter_matrix(
     check_perceptron_unitaries(architecture, unitaries)
     cdtype, _ = resolve_dtype(dtype)
     d_in, d_out = 2**architecture.n_in, 2**architecture.n_out
-    rho = as_factor_batch(inputs, d_in, cdtype, "inputs")
+    rho = as_factor_batch(inputs, d_in, cdtype, "inputs", unit_trace=True)
     sigma = as_factor_batch(targets, d_out, cdtype, "targets")
     if rho.shape[0] != sigma.shape[0]:
         raise ValueError(f"{rho.shape[0]} inputs but {sigma.shape[0]} targets: pair them up.")
     has_test = test_inputs is not None
+    if has_test != (test_targets is not None):
+        raise ValueError("give both test_inputs and test_targets, or neither.")
     if has_test:
-        rho_t = as_factor_batch(test_inputs, d_in, cdtype, "test_inputs")
+        rho_t = as_factor_batch(test_inputs, d_in, cdtype, "test_inputs", unit_trace=True)
         sigma_t = as_factor_batch(test_targets, d_out, cdtype, "test_targets")
+        if rho_t.shape[0] != sigma_t.shape[0]:
+            raise ValueError(
+                f"{rho_t.shape[0]} test inputs but {sigma_t.shape[0]} test targets: pair them up."
+            )
     else:
         rho_t, sigma_t = rho[:1], sigma[:1]
     params = [[jnp.asarray(u, cdtype) for u in layer] for layer in unitaries]
