@@ -27,7 +27,7 @@ from qnnlab.circuits.circuit import Circuit
 from qnnlab.engines.density import DensityMatrixEngine
 from qnnlab.engines.gradients import parameter_shift_grad_fn
 from qnnlab.engines.perceptrons import expectation, gram
-from qnnlab.training.parameter_matrix import as_factor_batch
+from qnnlab.training.parameter_matrix import training_pairs
 
 GRADIENTS = ("autodiff", "parameter-shift")
 
@@ -39,12 +39,6 @@ class GradientTrainingResult:
     test_score: np.ndarray | None
     seconds: float
     method: str
-
-
-def _operators(x, dim: int, dtype, what: str, unit_trace: bool = False):
-    """Validated ``(N, d, d)`` operators from states or operators (the trainers' shared checks:
-    shapes, normalisation, Hermiticity, positivity)."""
-    return gram(as_factor_batch(x, dim, dtype, what, unit_trace=unit_trace))
 
 
 def train_dqnn_gradient(
@@ -77,20 +71,13 @@ def train_dqnn_gradient(
     engine = DensityMatrixEngine(circuit, dtype=dtype)
     d_in = 2 ** len(circuit.input_qubits)
     d_out = 2 ** len(circuit.alive_qubits)
-    rho = _operators(inputs, d_in, engine.dtype, "inputs", unit_trace=True)
-    sigma = _operators(targets, d_out, engine.dtype, "targets")
-    if rho.shape[0] != sigma.shape[0]:
-        raise ValueError(f"{rho.shape[0]} inputs but {sigma.shape[0]} targets: pair them up.")
-    has_test = test_inputs is not None
-    if has_test != (test_targets is not None):
-        raise ValueError("give both test_inputs and test_targets, or neither.")
+    factors = training_pairs(
+        inputs, targets, test_inputs, test_targets, (d_in, d_out), engine.dtype
+    )
+    rho, sigma = gram(factors[0]), gram(factors[1])  # density matrices for the engine
+    has_test = factors[2] is not None
     if has_test:
-        rho_t = _operators(test_inputs, d_in, engine.dtype, "test_inputs", unit_trace=True)
-        sigma_t = _operators(test_targets, d_out, engine.dtype, "test_targets")
-        if rho_t.shape[0] != sigma_t.shape[0]:
-            raise ValueError(
-                f"{rho_t.shape[0]} test inputs but {sigma_t.shape[0]} test targets: pair them up."
-            )
+        rho_t, sigma_t = (gram(f) for f in factors[2])
     dm = engine.density_matrix_from_angles_fn()
 
     def score_of_angles(angles, r, s):

@@ -181,6 +181,28 @@ def as_factor_batch(states, dim: int, dtype, what: str, unit_trace: bool = False
     )
 
 
+def training_pairs(inputs, targets, test_inputs, test_targets, dims, dtype):
+    """Validated factors ``(rho, sigma, (rho_test, sigma_test) or None)`` of training (and
+    optional test) pairs: inputs are states or unit-trace density matrices of dimension
+    ``dims[0]``, targets states or positive operators of dimension ``dims[1]``."""
+    d_in, d_out = dims
+    rho = as_factor_batch(inputs, d_in, dtype, "inputs", unit_trace=True)
+    sigma = as_factor_batch(targets, d_out, dtype, "targets")
+    if rho.shape[0] != sigma.shape[0]:
+        raise ValueError(f"{rho.shape[0]} inputs but {sigma.shape[0]} targets: pair them up.")
+    if (test_inputs is None) != (test_targets is None):
+        raise ValueError("give both test_inputs and test_targets, or neither.")
+    if test_inputs is None:
+        return rho, sigma, None
+    rho_t = as_factor_batch(test_inputs, d_in, dtype, "test_inputs", unit_trace=True)
+    sigma_t = as_factor_batch(test_targets, d_out, dtype, "test_targets")
+    if rho_t.shape[0] != sigma_t.shape[0]:
+        raise ValueError(
+            f"{rho_t.shape[0]} test inputs but {sigma_t.shape[0]} test targets: pair them up."
+        )
+    return rho, sigma, (rho_t, sigma_t)
+
+
 @functools.lru_cache(maxsize=32)
 def _compiled_segment(architecture: DQNNArchitecture, eps: float, lam: float, chunk: int, has_test):
     """One jitted ``segment(params, rho, sigma, rho_t, sigma_t, length)`` per network and
@@ -262,22 +284,11 @@ def train_parameter_matrix(
     check_perceptron_unitaries(architecture, unitaries)
     cdtype, _ = resolve_dtype(dtype)
     d_in, d_out = 2**architecture.n_in, 2**architecture.n_out
-    rho = as_factor_batch(inputs, d_in, cdtype, "inputs", unit_trace=True)
-    sigma = as_factor_batch(targets, d_out, cdtype, "targets")
-    if rho.shape[0] != sigma.shape[0]:
-        raise ValueError(f"{rho.shape[0]} inputs but {sigma.shape[0]} targets: pair them up.")
-    has_test = test_inputs is not None
-    if has_test != (test_targets is not None):
-        raise ValueError("give both test_inputs and test_targets, or neither.")
-    if has_test:
-        rho_t = as_factor_batch(test_inputs, d_in, cdtype, "test_inputs", unit_trace=True)
-        sigma_t = as_factor_batch(test_targets, d_out, cdtype, "test_targets")
-        if rho_t.shape[0] != sigma_t.shape[0]:
-            raise ValueError(
-                f"{rho_t.shape[0]} test inputs but {sigma_t.shape[0]} test targets: pair them up."
-            )
-    else:
-        rho_t, sigma_t = rho[:1], sigma[:1]
+    rho, sigma, test = training_pairs(
+        inputs, targets, test_inputs, test_targets, (d_in, d_out), cdtype
+    )
+    has_test = test is not None
+    rho_t, sigma_t = test if has_test else (rho[:1], sigma[:1])
     params = [[jnp.asarray(u, cdtype) for u in layer] for layer in unitaries]
 
     segment = _compiled_segment(architecture, float(eps), float(lam), chunk, has_test)
