@@ -221,7 +221,10 @@ def test_matches_beer_et_al_qutip_implementation():
     """Same initial unitaries and pairs as Beer et al.'s QuTiP code: same costs, same result."""
     peer = _beer_peer()
     if peer is None:
-        pytest.skip("qutip not installed (the bench extra)")
+        pytest.skip(
+            "needs qutip to run Beer et al.'s original code: pip install -e .[bench] "
+            "(CI checks the same update against finite differences instead)"
+        )
     unitaries, data = peer.random_problem([2, 3, 2], 4, 0)
     costs, final, _ = peer.train([2, 3, 2], unitaries, data, 1, 0.1, 5)
     ours = train_parameter_matrix(

@@ -144,20 +144,34 @@ def layer_matrices(layer: tuple[Perceptron, ...], layer_unitaries, m: int, n: in
     ]
 
 
+def forward_steps(factor, embedded, n: int) -> list:
+    """Register factors after each perceptron of a layer (``embedded`` from
+    :func:`layer_matrices`), starting from a factor of ``rho_{l-1}``."""
+    x = with_fresh_outputs(factor, n)
+    steps = []
+    for e in embedded:
+        x = e @ x
+        steps.append(x)
+    return steps
+
+
+def adjoint_through(factor, embedded, m: int, n: int):
+    """Factor of ``sigma_{l-1}`` from a factor of ``sigma_l`` through embedded perceptrons."""
+    z = identity_times(factor, m)
+    for e in reversed(embedded):
+        z = jnp.conj(e).T @ z
+    return project_outputs_on_zero(z, m, n)
+
+
 def layer_forward(factor, layer_unitaries, layer: tuple[Perceptron, ...], m: int, n: int):
     """Factor of ``rho_l`` from a factor of ``rho_{l-1}`` (Eq. 1)."""
-    x = with_fresh_outputs(factor, n)
-    for e in layer_matrices(layer, layer_unitaries, m, n):
-        x = e @ x
-    return trace_inputs(x, m, n)
+    steps = forward_steps(factor, layer_matrices(layer, layer_unitaries, m, n), n)
+    return trace_inputs(steps[-1], m, n)
 
 
 def layer_adjoint(factor, layer_unitaries, layer: tuple[Perceptron, ...], m: int, n: int):
     """Factor of ``sigma_{l-1}`` from a factor of ``sigma_l`` (the adjoint channel)."""
-    z = identity_times(factor, m)
-    for e in reversed(layer_matrices(layer, layer_unitaries, m, n)):
-        z = jnp.conj(e).T @ z
-    return project_outputs_on_zero(z, m, n)
+    return adjoint_through(factor, layer_matrices(layer, layer_unitaries, m, n), m, n)
 
 
 def network_forward(architecture: DQNNArchitecture, unitaries, factor_in):
@@ -198,9 +212,3 @@ def factor_score(target_factor, output_factor):
 def expectation(operators, rho):
     """``Re Tr[O_x rho_x]`` per pair for batched ``(B, d, d)`` operators and states."""
     return jnp.real(jnp.einsum("xij,xji->x", operators, rho))
-
-
-def pure_density(states):
-    """``|psi><psi|`` for ``(B, d)`` state vectors."""
-    states = jnp.asarray(states)
-    return jnp.einsum("xi,xj->xij", states, jnp.conj(states))

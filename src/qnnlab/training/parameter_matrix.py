@@ -40,17 +40,17 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from qnnlab.engines.perceptrons import (
+    adjoint_through,
     check_perceptron_unitaries,
     factor_score,
+    forward_steps,
     gram,
-    identity_times,
     layer_matrices,
     network_forward,
     perceptron_axes,
-    project_outputs_on_zero,
     psd_factor,
     qubit_permutation,
-    with_fresh_outputs,
+    trace_inputs,
 )
 from qnnlab.engines.validation import resolve_dtype
 from qnnlab.models.dqnn import DQNNArchitecture
@@ -79,19 +79,20 @@ def perceptron_commutators(architecture: DQNNArchitecture, unitaries, w_in, s_ou
     reverse-mode differentiation; the full adjoint channel is swept only to get ``sigma_{l-1}``.
     """
     w = architecture.widths
-    states = network_forward(architecture, unitaries, w_in)
+    embedded_layers, steps, state = [], [], w_in
+    for l_index, (layer, mats) in enumerate(zip(architecture.layers, unitaries, strict=True), 1):
+        m, n = w[l_index - 1], w[l_index]
+        embedded_layers.append(layer_matrices(layer, mats, m, n))
+        steps.append(forward_steps(state, embedded_layers[-1], n))
+        state = trace_inputs(steps[-1][-1], m, n)
     z_factor = s_out
     out = [None] * architecture.n_layers
     for l_index in range(architecture.n_layers, 0, -1):
-        layer, mats = architecture.layers[l_index - 1], unitaries[l_index - 1]
+        layer = architecture.layers[l_index - 1]
         m, n = w[l_index - 1], w[l_index]
         q = m + n
-        embedded = layer_matrices(layer, mats, m, n)
-        x = with_fresh_outputs(states[l_index - 1], n)
-        xs = []
-        for e in embedded:
-            x = e @ x
-            xs.append(x)
+        embedded, xs = embedded_layers[l_index - 1], steps[l_index - 1]
+        x = xs[-1]
         sigma = gram(z_factor)
         batch, r = x.shape[0], x.shape[2]
         y = jnp.einsum("xij,xajk->xaik", sigma, x.reshape(batch, 2**m, 2**n, r))
@@ -105,11 +106,8 @@ def perceptron_commutators(architecture: DQNNArchitecture, unitaries, w_in, s_ou
             for xj, yj, p in zip(xs, ys, layer, strict=True)
         ]
         if l_index > 1:
-            z = identity_times(z_factor, m)
-            for e in reversed(embedded):
-                z = jnp.conj(e).T @ z
-            z_factor = project_outputs_on_zero(z, m, n)
-    return out, factor_score(s_out, states[-1])
+            z_factor = adjoint_through(z_factor, embedded, m, n)
+    return out, factor_score(s_out, state)
 
 
 def update_generators(architecture, unitaries, w_in, s_out, lam: float):
