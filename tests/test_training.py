@@ -317,9 +317,9 @@ def test_classifier_errors(fitted, labelled):
         est.predict(X)
     assert not hasattr(est, "params_")
     assert issubclass(NotFittedError, ValueError) and issubclass(NotFittedError, AttributeError)
-    with pytest.raises(ValueError, match="exactly 2 distinct labels"):
+    with pytest.raises(ValueError, match="Only binary classification is supported"):
         QCNNClassifier(epochs=1).fit(X, np.arange(len(X)) % 3)
-    with pytest.raises(ValueError, match="exactly 2 distinct labels"):
+    with pytest.raises(ValueError, match=r"one class .* at least two classes"):
         QCNNClassifier(epochs=1).fit(X, np.zeros(len(X)))
     with pytest.raises(ValueError, match="2\\*\\*n entries"):
         QCNNClassifier(epochs=1).fit(np.ones((4, 12)) / np.sqrt(12), [0, 1, 0, 1])
@@ -329,7 +329,7 @@ def test_classifier_errors(fitted, labelled):
         QCNNClassifier(epochs=1).fit(2 * X, y)
     with pytest.raises(ValueError, match="shape"):
         QCNNClassifier(epochs=1).fit(X, y[:-1])
-    with pytest.raises(ValueError, match="expected states of 4 qubits"):
+    with pytest.raises(ValueError, match="X has 32 features, but QCNNClassifier is expecting 16"):
         fitted.predict(random_states(5, 3, seed=0))
 
 

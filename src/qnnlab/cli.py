@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import os
 import shlex
+import socket
 import sys
 
 from qnnlab.version import __version__
 
 
 def _variance(args: argparse.Namespace) -> int:
-    from qnnlab.analysis.dqnn_variance import DQNNVarianceConfig
+    from qnnlab.analysis.dqnn_variance import MAX_HIDDEN_LAYERS, DQNNVarianceConfig
     from qnnlab.analysis.variance import VarianceScanConfig, parse_qubits
+    from qnnlab.checks import check_int
     from qnnlab.experiments.variance_run import run_variance_scan
     from qnnlab.runtime.rundir import default_run_dir
 
@@ -27,16 +32,15 @@ def _variance(args: argparse.Namespace) -> int:
         "--dtype": args.dtype != "complex64",
         "--block": args.block != "ry-cz",
     }
-    if args.hidden_layers < 0:
-        raise ValueError(f"--hidden-layers must be >= 0, got {args.hidden_layers}.")
     if args.ansatz == "dqnn-haar":
         given = [flag for flag, set_ in circuit_only.items() if set_]
         if given:
             raise ValueError(f"{', '.join(given)}: not used by --ansatz dqnn-haar; drop it.")
+        check_int("--hidden-layers", args.hidden_layers, minimum=0, maximum=MAX_HIDDEN_LAYERS)
         config = DQNNVarianceConfig(
             mode=args.mode,
             cost=args.cost,
-            qubits=parse_qubits(args.qubits),
+            qubits=parse_qubits(args.qubits, maximum=DQNNVarianceConfig.MAX_QUBITS),
             hidden=[None] * args.hidden_layers,
             n_out=args.n_out,
             pairs=args.pairs,
@@ -52,7 +56,7 @@ def _variance(args: argparse.Namespace) -> int:
         config = VarianceScanConfig(
             ansatz=args.ansatz,
             cost=args.cost,
-            qubits=parse_qubits(args.qubits),
+            qubits=parse_qubits(args.qubits, maximum=VarianceScanConfig.MAX_QUBITS),
             draws=args.draws,
             seed=args.seed,
             layers=args.layers,
@@ -78,23 +82,54 @@ def _variance(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_option(text: str) -> tuple[str, object]:
-    """``KEY=VALUE`` with a JSON value (``ratio_range=[0.2,1.8]``) or a bare string."""
-    import json
+class _NonFinite(ValueError):
+    """A JSON value held NaN, Infinity or a number beyond the float range."""
 
+
+def _refuse_constant(name: str):
+    raise _NonFinite(f"{name} is not a finite number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NonFinite(f"{text} is beyond the range of a float")
+    return value
+
+
+def parse_setting(text: str, flag: str) -> tuple[str, object]:
+    """``KEY=VALUE`` of ``--option``/``--set``: ``VALUE`` is JSON (``ratio_range=[0.2,1.8]``)
+    or, when it is not JSON, a bare string (``sampling=grid``).
+
+    The JSON is strict: ``NaN``, ``Infinity`` and numbers beyond the float range (``1e999``)
+    are refused, and so are bare strings that read as such numbers (``nan``, ``inf``), with a
+    message naming ``flag`` and the key. Dashes in ``KEY`` become underscores.
+    """
     if "=" not in text:
-        raise ValueError(f"--option expects KEY=VALUE, got {text!r}.")
-    key, value = text.split("=", 1)
+        raise ValueError(f"{flag} expects KEY=VALUE, got {text!r}.")
+    raw_key, value = text.split("=", 1)
+    key = raw_key.strip().replace("-", "_")
+    if not key:
+        raise ValueError(f"{flag} {text!r} has no KEY before '='; use {flag} KEY=VALUE.")
     try:
-        return key.strip().replace("-", "_"), json.loads(value)
+        return key, json.loads(value, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except _NonFinite as err:
+        raise ValueError(f"{flag} {key}={value}: {err}; give a finite number.") from None
     except json.JSONDecodeError:
-        return key.strip().replace("-", "_"), value
+        pass
+    try:
+        number = float(value)
+    except ValueError:
+        return key, value
+    if not math.isfinite(number):
+        raise ValueError(f"{flag} {key}={value}: not a finite number; give a finite number.")
+    return key, value
 
 
 def _dataset_build(args: argparse.Namespace) -> int:
     from qnnlab.data import build_dataset
 
-    options = dict(_parse_option(o) for o in args.option)
+    options = dict(parse_setting(o, "--option") for o in args.option)
     dmrg = {"chi_max": args.chi_max} if args.chi_max is not None else None
     dataset = build_dataset(
         args.name,
@@ -137,8 +172,6 @@ def _print_summary(summary: dict) -> None:
 
 
 def _dataset_info(args: argparse.Namespace) -> int:
-    import json
-
     from qnnlab.data import load_dataset
 
     summary = load_dataset(args.path).summary()
@@ -150,8 +183,6 @@ def _dataset_info(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    import json
-
     from qnnlab.experiments.registry import experiment_names, get_experiment
     from qnnlab.runtime.rundir import default_run_dir
 
@@ -161,7 +192,7 @@ def _reproduce(args: argparse.Namespace) -> int:
         return 0
     experiment = get_experiment(args.name)
     config = experiment.config_type.quick() if args.quick else experiment.config_type()
-    overrides = dict(_parse_option(o) for o in args.set)
+    overrides = dict(parse_setting(o, "--set") for o in args.set)
     config = config.with_overrides(overrides) if overrides else config.validate()
     if args.dry_run:
         print(json.dumps(config.to_dict(), indent=2))
@@ -260,8 +291,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qnnlab",
         description="Build, train and audit quantum neural networks on quantum data.",
+        epilog="Exit status: 0 done; 2 bad input; 1 refused by the environment (a file in the "
+        "way, no permission, an unreachable scheduler). Errors print one line on stderr; "
+        "--debug shows the traceback.",
     )
     parser.add_argument("--version", action="version", version=f"qnnlab {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the full traceback of an error instead of its one-line message",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     v = sub.add_parser(
@@ -359,7 +398,56 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Exit status of a command refused for bad input (as argparse's own usage errors).
+EXIT_BAD_INPUT = 2
+#: Exit status of a command stopped by its environment: a file or folder in the way, no
+#: permission, an unreachable scheduler.
+EXIT_ENVIRONMENT = 1
+
+_OS_HINTS: tuple[tuple[type[OSError], str], ...] = (
+    (FileExistsError, "a file or folder is in the way: choose another path or remove it"),
+    (PermissionError, "no permission there: choose a folder you can write to"),
+    (NotADirectoryError, "a file stands where a folder is needed: choose another path"),
+    (IsADirectoryError, "a folder stands where a file is needed: choose another path"),
+    (FileNotFoundError, "check the path"),
+    (ConnectionError, "check that the scheduler is running and reachable (--scheduler)"),
+    (TimeoutError, "check that the scheduler is running and reachable (--scheduler)"),
+    (socket.gaierror, "check the host name of --scheduler"),
+)
+
+
+def describe_error(err: BaseException) -> tuple[int, str] | None:
+    """``(exit status, one-line message)`` for an error caused by the user's input or
+    environment, ``None`` for anything else (a bug, which keeps its traceback).
+
+    ``ValueError`` (bad input; every qnnlab configuration error is one) exits with
+    :data:`EXIT_BAD_INPUT`; ``OSError`` (files, folders, network) with :data:`EXIT_ENVIRONMENT`,
+    its message naming the path and what to do.
+    """
+    if isinstance(err, OSError):
+        if err.errno is None or not err.strerror:  # raised with a message (and fix) of its own
+            message = str(err) or type(err).__name__
+        else:  # from the operating system: name the path and say what to do
+            paths = [p for p in (err.filename, err.filename2) if p is not None]
+            message = err.strerror + "".join(f": {os.fsdecode(p)}" for p in paths)
+            hint = next((h for kind, h in _OS_HINTS if isinstance(err, kind)), None)
+            if hint:
+                message = f"{message.rstrip('.')} ({hint})."
+        status = EXIT_ENVIRONMENT
+    elif isinstance(err, ValueError):
+        message, status = str(err), EXIT_BAD_INPUT
+    else:
+        return None
+    return status, " ".join(message.split())
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one ``qnnlab`` command; returns its exit status.
+
+    Bad input and refusals of the environment print one line ``qnnlab COMMAND: error: ...``
+    on stderr (:func:`describe_error`); ``--debug`` shows their traceback instead. Any other
+    exception is a bug and propagates with its traceback.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -371,9 +459,13 @@ def main(argv: list[str] | None = None) -> int:
         enable_compilation_cache()
     try:
         return args.func(args)
-    except ValueError as err:  # bad input: say what is wrong, no traceback
-        print(f"qnnlab {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    except (ValueError, OSError) as err:
+        described = None if args.debug else describe_error(err)
+        if described is None:
+            raise
+        status, message = described
+        print(f"qnnlab {args.command}: error: {message}", file=sys.stderr)
+        return status
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ import itertools
 import math
 import time
 from dataclasses import asdict, dataclass, field
+from numbers import Integral
 
 import numpy as np
 
@@ -54,6 +55,7 @@ from qnnlab.analysis.variance import (
     checkpointed_estimates,
     sample_statistics,
 )
+from qnnlab.checks import check_int, check_seed
 from qnnlab.circuits.haar import as_generator, haar_isometry, haar_states, haar_unitary
 from qnnlab.models.dqnn import DQNNArchitecture, dqnn_architecture
 
@@ -259,6 +261,12 @@ def product_targets(n_pairs: int, n_out: int, rng) -> np.ndarray:
 MODES = ("theorem1", "theorem2")
 #: Largest array (complex128 amplitudes) a draw may need: 2^28, 4 GiB.
 MAX_ENTRIES = 2**28
+#: Widest layer: two adjacent layers hold ``2^(n_{l-1} + n_l) <= MAX_ENTRIES`` amplitudes.
+MAX_WIDTH = MAX_ENTRIES.bit_length() - 2
+#: Most hidden layers: each draw walks every perceptron of every layer in Python.
+MAX_HIDDEN_LAYERS = 100
+#: Most random draws per qubit count (one Python-level network pass each).
+MAX_DRAWS = 10**6
 
 
 def peak_entries(widths, pairs: int) -> int:
@@ -280,6 +288,9 @@ class DQNNVarianceConfig:
     widths, each ``None`` also meaning ``n``.
     """
 
+    #: Largest input width ``n`` (see :data:`MAX_WIDTH`).
+    MAX_QUBITS = MAX_WIDTH
+
     mode: str = "theorem1"
     cost: str = "global"
     qubits: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 5, 6])
@@ -296,21 +307,44 @@ class DQNNVarianceConfig:
         return [n, *hidden, n if self.n_out is None else int(self.n_out)]
 
     def validate(self) -> DQNNVarianceConfig:
+        """Check every setting from its value alone, before any state is drawn.
+
+        Checked: known mode and cost; distinct qubit counts, ``n_out`` and hidden widths in
+        ``1..MAX_WIDTH``; at most ``MAX_HIDDEN_LAYERS`` hidden layers; ``draws`` in
+        ``4..MAX_DRAWS``; ``pairs >= 1``; ``seed`` in ``[0, 2**63 - 1]``; the peak array of a
+        draw within ``MAX_ENTRIES``; the differentiated ``layer`` and ``perceptron`` exist.
+        Returns ``self`` (with sorted ``qubits``) or raises ``ValueError`` naming the fix.
+        """
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}.")
         if self.cost not in ("global", "local"):
             raise ValueError(f"cost must be 'global' or 'local', got {self.cost!r}.")
-        qubits = [int(q) for q in self.qubits]
-        if not qubits or min(qubits) < 1 or len(set(qubits)) != len(qubits):
+        qubits = list(self.qubits)
+        if (
+            not qubits
+            or any(isinstance(q, bool) or not isinstance(q, Integral) or q < 1 for q in qubits)
+            or len(set(qubits)) != len(qubits)
+        ):
             raise ValueError(f"qubits must be distinct positive integers, got {self.qubits}.")
-        if not isinstance(self.draws, int) or self.draws < 4:
-            raise ValueError(f"draws must be an integer >= 4, got {self.draws!r}.")
-        if not isinstance(self.pairs, int) or self.pairs < 1:
-            raise ValueError(f"pairs must be a positive integer, got {self.pairs!r}.")
-        if self.n_out is not None and (not isinstance(self.n_out, int) or self.n_out < 1):
-            raise ValueError(f"n_out must be a positive integer or None, got {self.n_out!r}.")
-        if any(h is not None and (not isinstance(h, int) or h < 1) for h in self.hidden):
-            raise ValueError(f"hidden widths must be positive integers or None, got {self.hidden}.")
+        qubits = [int(q) for q in qubits]
+        if max(qubits) > MAX_WIDTH:
+            raise ValueError(
+                f"{max(qubits)} input qubits is beyond the Haar sampler (max {MAX_WIDTH}: two "
+                f"adjacent layers hold 2^(n_in + n_out) <= 2^{MAX_ENTRIES.bit_length() - 1} "
+                "amplitudes)."
+            )
+        check_int("draws", self.draws, minimum=4, maximum=MAX_DRAWS)
+        check_int("pairs", self.pairs, minimum=1, maximum=MAX_ENTRIES)
+        check_seed("seed", self.seed)
+        if self.n_out is not None:
+            check_int("n_out", self.n_out, minimum=1, maximum=MAX_WIDTH)
+        if len(self.hidden) > MAX_HIDDEN_LAYERS:
+            raise ValueError(
+                f"{len(self.hidden)} hidden layers is more than {MAX_HIDDEN_LAYERS}; use fewer."
+            )
+        for h in self.hidden:
+            if h is not None:
+                check_int("hidden widths", h, minimum=1, maximum=MAX_WIDTH)
         for n in qubits:
             entries = peak_entries(self.widths(n), self.pairs)
             if entries > MAX_ENTRIES:
@@ -319,6 +353,8 @@ class DQNNVarianceConfig:
                     f"amplitudes per draw (limit {MAX_ENTRIES:.1e}, about 4 GiB): use fewer qubits "
                     "or fewer/narrower hidden layers."
                 )
+        check_int("layer", self.layer)
+        check_int("perceptron", self.perceptron)
         n_layers = len(self.hidden) + 1
         if not 1 <= self.layer <= n_layers:
             raise ValueError(f"layer must be between 1 and {n_layers}, got {self.layer}.")

@@ -24,6 +24,7 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
+from numbers import Integral
 
 import jax
 import jax.numpy as jnp
@@ -31,9 +32,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from qnnlab.analysis.fits import ScalingFits, fit_scaling
+from qnnlab.checks import check_int, check_seed
 from qnnlab.circuits.circuit import Circuit
 from qnnlab.engines.statevector import StatevectorEngine
-from qnnlab.models.ansatz import ANSATZES, BLOCKS, TOY_MODELS, build_ansatz
+from qnnlab.models.ansatz import ANSATZES, BLOCKS, TOY_MODELS, ansatz_n_params, build_ansatz
 from qnnlab.runtime.checkpoint import TaskCheckpoint
 from qnnlab.training.costs import COSTS, AffineCost, build_cost
 
@@ -168,9 +170,21 @@ def estimate_gradient_variance(
     )
 
 
+#: Largest number of random draws per qubit count a scan accepts.
+MAX_DRAWS = 10**6
+#: Largest ``layers`` of the ``hea`` ansatz in a scan: every gate is traced into the compiled
+#: program, so deeper circuits take longer to compile than to run.
+MAX_SCAN_LAYERS = 1000
+#: Memory the table of random angles (``draws x n_params``) may take, in bytes.
+MAX_ANGLE_BYTES = 2**30
+
+
 @dataclass
 class VarianceScanConfig:
     """Everything that determines a scan's numbers (its fingerprint keys the checkpoint)."""
+
+    #: Largest qubit count: a dense statevector of ``2**26`` amplitudes per draw in a chunk.
+    MAX_QUBITS = 26
 
     ansatz: str = "toy-ry"
     cost: str = "global"
@@ -183,27 +197,51 @@ class VarianceScanConfig:
     block: str = "ry-cz"
 
     def validate(self) -> VarianceScanConfig:
+        """Check every setting from its value alone, before any circuit or array is built.
+
+        Checked: known ansatz, cost, block and dtype; distinct qubit counts in
+        ``1..MAX_QUBITS``; ``draws`` in ``4..MAX_DRAWS``; ``seed`` in ``[0, 2**63 - 1]``;
+        ``layers`` in ``1..MAX_SCAN_LAYERS`` (``hea`` only); ``param`` an integer; the angle
+        table ``draws x n_params`` within ``MAX_ANGLE_BYTES``. Returns ``self`` (with sorted
+        ``qubits``) or raises ``ValueError`` naming the fix.
+        """
         if self.ansatz not in ANSATZES:
             raise ValueError(f"unknown ansatz {self.ansatz!r}; choose one of {sorted(ANSATZES)}.")
         if self.cost not in COSTS:
             raise ValueError(f"unknown cost {self.cost!r}; choose one of {sorted(COSTS)}.")
-        qubits = [int(q) for q in self.qubits]
-        if not qubits or any(q < 1 for q in qubits) or len(set(qubits)) != len(qubits):
+        qubits = list(self.qubits)
+        if (
+            not qubits
+            or any(isinstance(q, bool) or not isinstance(q, Integral) or q < 1 for q in qubits)
+            or len(set(qubits)) != len(qubits)
+        ):
             raise ValueError(f"qubits must be distinct positive integers, got {self.qubits}.")
-        if max(qubits) > 26:
+        qubits = [int(q) for q in qubits]
+        if max(qubits) > self.MAX_QUBITS:
             raise ValueError(
-                f"{max(qubits)} qubits is beyond a dense statevector on one machine (max 26)."
+                f"{max(qubits)} qubits is beyond a dense statevector on one machine "
+                f"(max {self.MAX_QUBITS})."
             )
-        if not isinstance(self.draws, int) or self.draws < 4:
-            raise ValueError(f"draws must be an integer >= 4, got {self.draws!r}.")
-        if self.layers is not None and (not isinstance(self.layers, int) or self.layers < 1):
-            raise ValueError(f"layers must be a positive integer, got {self.layers!r}.")
+        check_int("draws", self.draws, minimum=4, maximum=MAX_DRAWS)
+        check_seed("seed", self.seed)
+        check_int("param", self.param)
+        if self.layers is not None:
+            check_int("layers", self.layers, minimum=1, maximum=MAX_SCAN_LAYERS)
         if self.ansatz in TOY_MODELS and self.layers not in (None, 1):
             raise ValueError(f"the {self.ansatz} ansatz has exactly one layer; drop --layers.")
         if self.block not in BLOCKS:
             raise ValueError(f"block must be one of {list(BLOCKS)}, got {self.block!r}.")
         if self.ansatz in TOY_MODELS and self.block != "ry-cz":
             raise ValueError(f"the {self.ansatz} ansatz has no two-qubit blocks; drop --block.")
+        if self.dtype not in ("complex64", "complex128"):
+            raise ValueError(f"dtype must be 'complex64' or 'complex128', got {self.dtype!r}.")
+        n_params = max(ansatz_n_params(self.ansatz, n, self.layers, self.block) for n in qubits)
+        angle_bytes = self.draws * n_params * (4 if self.dtype == "complex64" else 8)
+        if angle_bytes > MAX_ANGLE_BYTES:
+            raise ValueError(
+                f"{self.draws} draws of {n_params} angles need {angle_bytes / 2**30:.1f} GiB "
+                f"(limit {MAX_ANGLE_BYTES / 2**30:.0f} GiB); use fewer draws or layers."
+            )
         self.qubits = sorted(qubits)
         return self
 
@@ -356,10 +394,20 @@ def variance_scan(
     return VarianceScan(config, estimates, fits)
 
 
-def parse_qubits(text: str | Iterable[int]) -> list[int]:
-    """Read ``"2,4,8"``, ``"2..12"`` or ``"2..12:2"`` (inclusive ranges, optional step)."""
+#: Most qubit counts :func:`parse_qubits` returns when no ``maximum`` is given.
+MAX_LISTED = 1024
+
+
+def parse_qubits(text: str | Iterable[int], *, maximum: int | None = None) -> list[int]:
+    """Read ``"2,4,8"``, ``"2..12"`` or ``"2..12:2"`` (inclusive ranges, optional step).
+
+    With ``maximum``, a count above it is refused (``ValueError`` naming the limit) before any
+    list is built, so ``"2..1000000000"`` costs nothing. Ranges hold at most ``maximum`` (or
+    ``MAX_LISTED``) counts either way.
+    """
     if not isinstance(text, str):
         return [int(q) for q in text]
+    limit = MAX_LISTED if maximum is None else maximum
     out: list[int] = []
     for part in text.split(","):
         part = part.strip()
@@ -369,14 +417,22 @@ def parse_qubits(text: str | Iterable[int]) -> list[int]:
             if ".." in part:
                 lo, _, rest = part.partition("..")
                 hi, _, step = rest.partition(":")
-                out.extend(range(int(lo), int(hi) + 1, int(step) if step else 1))
+                counts = range(int(lo), int(hi) + 1, int(step) if step else 1)
             else:
-                out.append(int(part))
+                counts = range(int(part), int(part) + 1)
         except ValueError as err:
             raise ValueError(
                 f"cannot read qubit counts {text!r}: use a list '2,4,8' or a range '2..12' "
                 "(optionally '2..12:2')."
             ) from err
+        if counts and max(counts[0], counts[-1]) > limit:
+            raise ValueError(
+                f"qubit count {max(counts[0], counts[-1])} in {text!r} is above the limit "
+                f"{limit} of this scan."
+            )
+        if len(out) + len(counts) > limit:
+            raise ValueError(f"{text!r} lists more than {limit} qubit counts.")
+        out.extend(counts)
     if not out:
         raise ValueError(f"no qubit counts in {text!r}.")
     return out

@@ -81,6 +81,31 @@ class CircuitError(ValueError):
     """A circuit was built or used in a way that has no meaning; the message says how to fix it."""
 
 
+#: Most qubits a :class:`Circuit` describes. The description itself is cheap (Pauli propagation
+#: and shadows reach thousands of qubits); the dense engines stop far earlier.
+MAX_QUBITS = 2**16
+#: Most operations (gates and discards) a :class:`Circuit` holds: about a minute of building and
+#: a few hundred MiB of gate records.
+MAX_OPERATIONS = 10**6
+
+
+def check_circuit_size(n_qubits: int, n_operations: int, what: str) -> None:
+    """Refuse, before building anything, a circuit beyond :data:`MAX_QUBITS` qubits or
+    :data:`MAX_OPERATIONS` operations; model builders call this with their predicted sizes.
+
+    Raises:
+        CircuitError: naming ``what`` (e.g. ``"hea on 10 qubits with 10**8 layers"``) and the
+            limit.
+    """
+    if n_qubits > MAX_QUBITS:
+        raise CircuitError(f"{what} needs {n_qubits} qubits; a circuit holds at most {MAX_QUBITS}.")
+    if n_operations > MAX_OPERATIONS:
+        raise CircuitError(
+            f"{what} needs {n_operations} operations; a circuit holds at most "
+            f"{MAX_OPERATIONS}: use fewer layers or qubits."
+        )
+
+
 class Circuit:
     """A quantum circuit with named parameter slots and discard markers.
 
@@ -94,8 +119,15 @@ class Circuit:
     def __init__(
         self, n_qubits: int, *, input_qubits: Sequence[int] | None = None, name: str = "circuit"
     ):
-        if not isinstance(n_qubits, int | np.integer) or n_qubits < 1:
-            raise CircuitError(f"n_qubits must be a positive integer, got {n_qubits!r}.")
+        if (
+            isinstance(n_qubits, bool)
+            or not isinstance(n_qubits, int | np.integer)
+            or not 1 <= n_qubits <= MAX_QUBITS
+        ):
+            raise CircuitError(
+                f"n_qubits must be a positive integer at most {MAX_QUBITS} (MAX_QUBITS), got "
+                f"{n_qubits!r}."
+            )
         self.n_qubits = int(n_qubits)
         self.name = name
         self.operations: list[Operation] = []
@@ -207,8 +239,16 @@ class Circuit:
                 f"gate {gate.name} on qubits {tuple(qubits)} touches discarded qubit(s) {gone}; "
                 "a qubit cannot be used after circuit.discard()."
             )
+        self._check_room()
         self.operations.append(gate)
         return self
+
+    def _check_room(self) -> None:
+        if len(self.operations) >= MAX_OPERATIONS:
+            raise CircuitError(
+                f"{self!r} is full: a circuit holds at most {MAX_OPERATIONS} operations "
+                "(MAX_OPERATIONS); use fewer layers or qubits."
+            )
 
     def _check_usable(self, qubits: Sequence[int], what: str) -> list[int]:
         """Qubits in range, distinct and not discarded (checked before anything is created)."""
@@ -313,6 +353,7 @@ class Circuit:
         for q in self._check_qubits(qubits, "discard"):
             if q in self._discarded:
                 raise CircuitError(f"qubit {q} is already discarded.")
+            self._check_room()
             self._discarded.add(q)
             self.operations.append(Discard(q))
         return self

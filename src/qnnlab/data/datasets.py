@@ -12,14 +12,20 @@ a Dask cluster on request) and each finished state is written to disk as soon as
 
 from __future__ import annotations
 
-import json
+import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from qnnlab.data import store
-from qnnlab.data.labels import LABEL_DMRG, StringOrders, cluster_ising_string_orders
+from qnnlab.data.labels import (
+    LABEL_DMRG,
+    LABEL_VERSION,
+    StringOrders,
+    cluster_ising_string_orders,
+)
 from qnnlab.data.mps import MPS
 from qnnlab.data.phases import (
     DatasetConfigError,
@@ -31,20 +37,33 @@ from qnnlab.data.phases import (
     plan_xxx,
     resolve_config,
 )
-from qnnlab.runtime.checkpoint import fingerprint, write_json
+from qnnlab.runtime.checkpoint import (
+    DamagedFileWarning,
+    fingerprint,
+    read_cache,
+    write_sealed_json,
+)
+from qnnlab.runtime.locks import FileLock
 from qnnlab.runtime.tasks import SerialRunner, TaskRunner, make_runner
 
 #: Candidate rounds tried before a balanced cluster-Ising plan is declared impossible.
 MAX_LABEL_ROUNDS = 20
 
+#: At most this many state locks are held at once by one build (one open file each).
+MAX_CLAIMED_STATES = 256
+
 
 class Dataset:
-    """A built dataset on disk: configuration, per-sample records, lazily loaded states."""
+    """A built dataset on disk: configuration, per-sample records, lazily loaded states.
+
+    Opening it checks ``dataset.json`` and ``plan.json``; each state is checked when it is read
+    (checksum, decoding, agreement with the plan: :func:`qnnlab.data.store.load_state`).
+    """
 
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
         self.config = store.read_manifest(self.folder)
-        plan = store.read_plan(self.folder)
+        plan = store.read_plan(self.folder, self.config)
         if plan is None:
             raise store.DatasetFormatError(f"{self.folder} has no plan.json; rebuild it.")
         self.plan = plan
@@ -85,7 +104,7 @@ class Dataset:
         return [i for i in range(len(self)) if not store.state_path(self.folder, i).exists()]
 
     def state(self, index: int) -> np.ndarray | MPS:
-        state, record = store.read_state(store.state_path(self.folder, index))
+        state, record = store.load_state(self.folder, index, self.config, self.plan[index])
         self._records[index] = record
         return state
 
@@ -100,7 +119,10 @@ class Dataset:
 
     def record(self, index: int) -> dict:
         if self._records[index] is None:
-            self._records[index] = store.read_record(store.state_path(self.folder, index))
+            _, record = store.load_state(
+                self.folder, index, self.config, self.plan[index], with_state=False
+            )
+            self._records[index] = record
         return self._records[index]
 
     def records(self) -> list[dict]:
@@ -149,7 +171,49 @@ class Dataset:
 
 # ---------------------------------------------------------------------------- cluster labels
 def _label_key(h1: float, h2: float, j: float) -> str:
-    return fingerprint({"h1": h1, "h2": h2, "j": j, "settings": LABEL_DMRG.to_dict()})
+    # The version retires labels of older procedures (version 1 could store broken iDMRG states).
+    key = {"h1": h1, "h2": h2, "j": j, "settings": LABEL_DMRG.to_dict(), "version": LABEL_VERSION}
+    return fingerprint(key)
+
+
+LABEL_FORMAT = "qnnlab-phase-label"
+
+
+def _read_label(path: Path, h1: float, h2: float, j: float) -> StringOrders | None:
+    """The cached string orders of ``(h1, h2, j)``; ``None`` (with a warning naming the file if
+    it is damaged or holds another point) when they must be computed."""
+    number = (int, float)
+    data = read_cache(
+        path,
+        what="qnnlab phase-label cache entry",
+        fmt=LABEL_FORMAT,
+        keys={"h1": number, "h2": number, "j": number, "spt": number, "trivial": number},
+    )
+    if data is None:
+        return None
+    if (data["h1"], data["h2"], data["j"]) != (h1, h2, j):
+        warnings.warn(
+            f"{path} holds the labels of another point ({data['h1']}, {data['h2']}, {data['j']}); "
+            "it is ignored and recomputed.",
+            DamagedFileWarning,
+            stacklevel=2,
+        )
+        return None
+    return StringOrders(data["spt"], data["trivial"])
+
+
+def _write_label(path: Path, h1: float, h2: float, j: float, orders: StringOrders) -> None:
+    write_sealed_json(
+        path,
+        {
+            "format": LABEL_FORMAT,
+            "h1": h1,
+            "h2": h2,
+            "j": j,
+            "spt": orders.spt,
+            "trivial": orders.trivial,
+        },
+    )
 
 
 def string_order_task(h1: float, h2: float, j: float) -> StringOrders:
@@ -165,9 +229,9 @@ def cluster_labels(
     todo = []
     for i, (h1, h2) in enumerate(points):
         path = folder / f"{_label_key(float(h1), float(h2), j)}.json"
-        if path.exists():
-            data = json.loads(path.read_text())
-            results.append(StringOrders(data["spt"], data["trivial"]))
+        cached = _read_label(path, float(h1), float(h2), j)
+        if cached is not None:
+            results.append(cached)
         else:
             results.append(None)
             todo.append(i)
@@ -176,10 +240,7 @@ def cluster_labels(
         i = todo[k]
         results[i] = orders
         h1, h2 = float(points[i][0]), float(points[i][1])
-        write_json(
-            folder / f"{_label_key(h1, h2, j)}.json",
-            {"h1": h1, "h2": h2, "j": j, "spt": orders.spt, "trivial": orders.trivial},
-        )
+        _write_label(folder / f"{_label_key(h1, h2, j)}.json", h1, h2, j, orders)
     return results  # type: ignore[return-value]
 
 
@@ -239,40 +300,147 @@ def build_dataset(
 
     ``workers`` local processes (default: all cores) or a Dask ``scheduler`` address build the
     states in parallel; each finished state is saved at once, so an interrupted build resumes.
+
+    Every existing file is checked first (:mod:`qnnlab.data.store`): a damaged ``dataset.json``
+    is rewritten from this configuration, a damaged ``plan.json`` recomputed (the same seed gives
+    the same samples), and a damaged state recomputed, each with a :class:`DamagedFileWarning`
+    naming the file. Two processes building the same dataset share the work: the plan is made
+    under a folder lock, and each state is computed by the process holding its lock
+    (``locks/NNNNN.lock``) while the other waits for it and reuses it.
     """
     config = resolve_config(name, n_qubits, n_samples, seed, method=method, dmrg=dmrg, **options)
     cache_root = Path(cache_dir) if cache_dir is not None else store.default_cache_dir()
     folder = store.dataset_folder(config, cache_root)
-    if not (folder / "dataset.json").exists():
-        store.write_manifest(folder, config)
-    plan = store.read_plan(folder)
     own_runner = runner is None
     try:
-        if plan is None:
-            if config["name"] == "xxx":
-                plan = plan_xxx(config)
-            elif config["name"] == "cluster-ising":
-                runner = runner or make_runner(workers, scheduler)
-                plan = plan_cluster(config, runner, cache_root, progress)
-            else:
-                plan = plan_topological(config)
-            store.write_plan(folder, plan)
+        with FileLock(store.lock_path(folder, "plan")):
+            _write_manifest_unless_good(folder, config)
+            plan = _read_plan_unless_damaged(folder, config)
+            if plan is None:
+                if config["name"] == "xxx":
+                    plan = plan_xxx(config)
+                elif config["name"] == "cluster-ising":
+                    runner = runner or make_runner(workers, scheduler)
+                    plan = plan_cluster(config, runner, cache_root, progress)
+                else:
+                    plan = plan_topological(config)
+                store.write_plan(folder, plan)
         dataset = Dataset(folder)
-        todo = dataset.missing()
+        todo = _states_to_build(dataset)
         if todo and config["name"] == "toric-vs-semion":
             runner = SerialRunner()  # 12-qubit states take milliseconds: processes cost more
         elif todo:
             runner = runner or make_runner(workers, scheduler)
-        tasks = [(config, plan[i]) for i in todo]
-        if tasks:
-            for k, (state, record) in runner.run(
-                build_sample, tasks, desc=f"{config['name']} n={n_qubits}", progress=progress
-            ):
-                store.write_state(store.state_path(folder, todo[k]), state, record)
+        if todo:
+            _build_states(dataset, todo, runner, progress)
     finally:
         if own_runner and hasattr(runner, "close"):
             runner.close()
     return dataset
+
+
+def _write_manifest_unless_good(folder: Path, config: dict) -> None:
+    path = folder / "dataset.json"
+    if path.exists():
+        try:
+            stored = store.read_manifest(folder)
+        except store.DatasetFormatError as err:
+            reason = err.problem
+        else:
+            if store.dataset_key(stored) == store.dataset_key(config):
+                return
+            reason = "it describes another configuration (copied from another dataset folder?)"
+        warnings.warn(
+            f"{path}: {reason}; rewritten from the configuration of this build.",
+            DamagedFileWarning,
+            stacklevel=3,
+        )
+    store.write_manifest(folder, config)
+
+
+def _read_plan_unless_damaged(folder: Path, config: dict) -> list[dict] | None:
+    try:
+        return store.read_plan(folder, config)
+    except store.DatasetFormatError as err:
+        warnings.warn(
+            f"{err.path}: {err.problem}; recomputing the plan (the same seed gives the same "
+            "samples).",
+            DamagedFileWarning,
+            stacklevel=3,
+        )
+        return None
+
+
+def _state_ok(dataset: Dataset, index: int) -> bool:
+    """Re-check of a state already reported by :func:`_states_to_build` (so no new warning)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DamagedFileWarning)
+        try:
+            return store.verify_state(dataset.folder, index, dataset.config, dataset.plan[index])
+        except store.DatasetFormatError:
+            return False
+
+
+def _states_to_build(dataset: Dataset) -> list[int]:
+    """Indices of missing or damaged states (a warning names each damaged one)."""
+    todo = []
+    for i in range(len(dataset)):
+        try:
+            if store.verify_state(dataset.folder, i, dataset.config, dataset.plan[i]):
+                continue
+        except store.DatasetFormatError as err:
+            warnings.warn(f"{err.path}: {err.problem}; recomputing it.", DamagedFileWarning, 3)
+        todo.append(i)
+    return todo
+
+
+def _build_states(dataset: Dataset, todo: list[int], runner: TaskRunner, progress: bool) -> None:
+    """Compute states ``todo``, each under its lock; wait for those another process holds.
+
+    Locks are taken without waiting (at most ``MAX_CLAIMED_STATES`` at once) and released as
+    each state is saved. A state locked by another build is waited for and reused, or computed
+    here if that build died without writing it.
+    """
+    folder, config, plan = dataset.folder, dataset.config, dataset.plan
+    pending = list(todo)
+    while pending:
+        claims: dict[int, FileLock] = {}
+        busy: list[int] = []
+        later: list[int] = []
+        for i in pending:
+            lock = FileLock(store.lock_path(folder, f"{i:05d}"))
+            if len(claims) >= MAX_CLAIMED_STATES:
+                later.append(i)
+            elif not lock.acquire(blocking=False):
+                busy.append(i)
+            elif _state_ok(dataset, i):  # another build finished it meanwhile
+                lock.release()
+            else:
+                claims[i] = lock
+        mine = list(claims)
+        try:
+            if mine:
+                tasks = [(config, plan[i]) for i in mine]
+                desc = f"{config['name']} n={config['n_qubits']}"
+                for k, (state, record) in runner.run(
+                    build_sample, tasks, desc=desc, progress=progress
+                ):
+                    store.save_state(folder, mine[k], state, record, config)
+                    claims.pop(mine[k]).release()
+        finally:
+            for lock in claims.values():
+                lock.release()
+        if busy and progress:
+            print(
+                f"waiting for another build of {folder.name}: {len(busy)} states in progress",
+                file=sys.stderr,
+            )
+        still = []
+        for i in busy:
+            with FileLock(store.lock_path(folder, f"{i:05d}")):
+                if not _state_ok(dataset, i):
+                    still.append(i)
+        pending = later + still
 
 
 def load_dataset(path: str | Path) -> Dataset:
@@ -286,5 +454,12 @@ def load_dataset(path: str | Path) -> Dataset:
         raise store.DatasetFormatError(
             f"{path} is incomplete: {len(missing)} of {len(dataset)} states are missing. "
             "Run the same build again; it computes only the missing states."
+        )
+    unchecked = [i for i in range(len(dataset)) if not store.checksum_path(path, i).exists()]
+    if unchecked:
+        raise store.DatasetFormatError(
+            f"{path}: {len(unchecked)} of {len(dataset)} states have no checksum file (built by "
+            "an older qnnlab, or deleted). Run the same build again; it checks them by their "
+            "content and records their checksums."
         )
     return dataset

@@ -28,6 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from qnnlab.checks import check_real
 from qnnlab.circuits.paulis import PauliString, PauliSum
 
 #: Exact diagonalization is refused beyond this size (memory grows as 2^n times the term count).
@@ -50,9 +51,18 @@ def heisenberg_bond(i: int, j: int, coupling: float = 1.0) -> PauliSum:
     return PauliSum(tuple((coupling / 4.0, PauliString(((i, a), (j, a)))) for a in "XYZ"))
 
 
+def _coupling(name: str, value) -> float:
+    return check_real(name, value, error=HamiltonianError)
+
+
 def bond_alternating_xxx(n_qubits: int, j1: float, j2: float) -> PauliSum:
-    """``J1 sum_{i even} S_i.S_{i+1} + J2 sum_{i odd} S_i.S_{i+1}`` on an open chain."""
+    """``J1 sum_{i even} S_i.S_{i+1} + J2 sum_{i odd} S_i.S_{i+1}`` on an open chain.
+
+    Any finite couplings (``HamiltonianError`` for ``NaN``/``inf``); the phase datasets
+    restrict them further (:mod:`qnnlab.data.phases`).
+    """
     _check_chain(n_qubits, 2, "bond-alternating XXX")
+    j1, j2 = _coupling("j1", j1), _coupling("j2", j2)
     terms: tuple = ()
     for i in range(n_qubits - 1):
         terms += heisenberg_bond(i, i + 1, j1 if i % 2 == 0 else j2).terms
@@ -60,8 +70,12 @@ def bond_alternating_xxx(n_qubits: int, j1: float, j2: float) -> PauliSum:
 
 
 def cluster_ising(n_qubits: int, h1: float, h2: float, j: float = 1.0) -> PauliSum:
-    """``-J sum Z_i X_{i+1} Z_{i+2} - h1 sum X_i - h2 sum X_i X_{i+1}`` on an open chain."""
+    """``-J sum Z_i X_{i+1} Z_{i+2} - h1 sum X_i - h2 sum X_i X_{i+1}`` on an open chain.
+
+    Any finite couplings (``HamiltonianError`` for ``NaN``/``inf``).
+    """
     _check_chain(n_qubits, 3, "cluster-Ising")
+    h1, h2, j = _coupling("h1", h1), _coupling("h2", h2), _coupling("j", j)
     terms = []
     for i in range(n_qubits - 2):
         terms.append((-j, PauliString(((i, "Z"), (i + 1, "X"), (i + 2, "Z")))))

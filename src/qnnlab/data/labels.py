@@ -25,14 +25,28 @@ between ``h1 = 0.98`` and ``0.99`` at ``chi = 16`` and between ``0.99`` and ``1.
 ``exclusion`` (a minimum ``|O_SPT| - |O_triv|``) to keep samples away from the boundary.
 
 iDMRG runs without charge conservation: a conserved charge would fix the charge per unit cell
-and keep iDMRG away from the antiferromagnetic ground state.
+and keep iDMRG away from the antiferromagnetic ground state. Without it the iDMRG state in the
+SPT phase is a cat state (not injective: it carries the far edge modes, entropy ``ln 4`` instead
+of ``ln 2``); its branches differ only at infinity, so its string orders are right, but it must
+not be re-canonicalised (see :func:`~qnnlab.data.dmrg.infinite_dmrg`). In the antiferromagnet the
+first start, ``|+ ->``, selects one Neel ordering (from ``|+ +>`` iDMRG drifts in a cat of both and
+does not converge).
+
+Every label is checked before it is trusted (:func:`trust_problems`): the state must be in
+canonical form (TeNPy's ``norm_test`` below :data:`NORM_TOLERANCE`), its energy converged (change
+per sweep below :data:`ENERGY_TOLERANCE`), and the string orders must be possible values (``|O| <=
+1``) and not both negligible (below :data:`MIN_STRING_ORDER`: one of them survives in every phase
+of this model, so two tiny ones mean a broken state, not a label). A state that fails is discarded
+and iDMRG runs again from the next of :data:`LABEL_ATTEMPTS` (another product state, then a larger
+bond dimension); when every attempt fails, :class:`LabelError` names the point and the failures.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
-from qnnlab.data.dmrg import DMRGSettings, infinite_dmrg
+from qnnlab.data.dmrg import DMRGError, DMRGSettings, InfiniteDMRGResult, infinite_dmrg
 from qnnlab.data.tenpy_models import ClusterIsingModel
 
 #: Length (in sites) of the strings compared, and the first site of the string.
@@ -43,9 +57,66 @@ STRING_START = 10
 #: needs which string order dominates.
 LABEL_DMRG = DMRGSettings(chi_max=32, svd_min=1e-10, max_energy_error=1e-8, max_sweeps=20)
 
+#: Version of the labelling procedure; part of the label cache key, so labels computed by an
+#: older procedure are not reused. 2: trust checks and retries, no re-canonicalisation.
+LABEL_VERSION = 2
+
+#: Largest accepted canonical-form error (``max psi.norm_test()``). Converged states measure 1e-16
+#: to 6e-6 (the larger near a transition at ``chi = 32``); re-canonicalised cat states 0.5-0.7; the
+#: unconverged Neel cat that ``|+ +>`` leads to in the antiferromagnet 2e-4 to 5e-3 (its string
+#: order then off by 0.08).
+NORM_TOLERANCE = 1e-4
+
+#: Largest accepted energy change per sweep of the final iDMRG sweeps. Deep in a phase iDMRG
+#: converges to 1e-10; within a few percent of the transition the correlation length outgrows
+#: the 20-30 sweeps and the change stays near 1e-6 (the string orders are then still within
+#: 1e-2 of their exact values on ``h2 = 0``), so only gross non-convergence is refused.
+ENERGY_TOLERANCE = 1e-5
+
+#: A string order is an expectation value of a Pauli string: ``|O| <= 1`` up to rounding.
+BOUND_TOLERANCE = 1e-6
+
+#: In every phase of the model one string order survives: the larger one is 0.5-1 inside the
+#: phases, and it stays above 5e-3 in scans of the default region at ``chi = 32`` even on the
+#: boundaries (smallest near the SPT-antiferromagnet line, 0.0074 at ``(h1, h2) = (1.5, -1.3)``);
+#: wrecked states give 1e-170 to 1e-200. Both orders below this bound mean no label, only noise.
+MIN_STRING_ORDER = 1e-10
+
+
+@dataclass(frozen=True)
+class LabelAttempt:
+    """One iDMRG run: the product state it starts from (TeNPy's Hadamard basis, one label per
+    site of the unit cell) and the bond dimension as a multiple of ``settings.chi_max``."""
+
+    initial: tuple[str, str]
+    chi_factor: int = 1
+
+
+#: Attempts in order, until one passes :func:`trust_problems`: the antiferromagnet ``|+ ->``
+#: (qubit basis), the paramagnet ``|+ +>``, then ``|+ ->`` at twice the bond dimension. From
+#: ``|+ +>`` iDMRG reaches a cat of the two Neel states in the antiferromagnetic phase that does
+#: not converge (canonical-form error 3e-3 after 30 sweeps); from ``|+ ->`` it converges in every
+#: phase (a scan of the default region found the same string orders elsewhere).
+LABEL_ATTEMPTS = (
+    LabelAttempt(("up", "down")),
+    LabelAttempt(("up", "up")),
+    LabelAttempt(("up", "down"), chi_factor=2),
+)
+
+
+class LabelError(ValueError):
+    """No trustworthy phase label at a point: every iDMRG attempt failed a check (the message
+    names the point, each failure and what to do)."""
+
 
 class _UnconservedClusterIsing(ClusterIsingModel):
     conserve = None
+
+
+def label_model(h1: float, h2: float, j: float = 1.0) -> ClusterIsingModel:
+    """The infinite cluster-Ising chain whose iDMRG ground state gives the labels: a two-site
+    unit cell, no charge conservation (module doc)."""
+    return _UnconservedClusterIsing({"L": 2, "J": j, "h1": h1, "h2": h2, "bc_MPS": "infinite"})
 
 
 @dataclass(frozen=True)
@@ -65,17 +136,72 @@ class StringOrders:
         return abs(self.spt) - abs(self.trivial)
 
 
-def cluster_ising_string_orders(
-    h1: float, h2: float, j: float = 1.0, settings: DMRGSettings = LABEL_DMRG
-) -> StringOrders:
-    """String orders of the infinite cluster-Ising chain at ``(h1, h2)`` (see module doc).
+def trust_problems(orders: StringOrders, result: InfiniteDMRGResult) -> list[str]:
+    """Why the string orders of an iDMRG state cannot be trusted (empty list: they can).
 
-    The TeNPy model lives in the Hadamard basis, where ``X <-> Z``.
+    Checks the canonical-form error, the energy convergence and that the orders are possible
+    (``|O| <= 1``) and informative (not both below :data:`MIN_STRING_ORDER`); see module doc.
+    NaN fails every check.
     """
-    model = _UnconservedClusterIsing({"L": 2, "J": j, "h1": h1, "h2": h2, "bc_MPS": "infinite"})
-    psi, _ = infinite_dmrg(model, ["up", "up"], settings)
+    problems = []
+    if not result.norm_error <= NORM_TOLERANCE:
+        problems.append(
+            f"not in canonical form (norm_test error {result.norm_error:.2g} > {NORM_TOLERANCE:g})"
+        )
+    if not result.energy_change <= ENERGY_TOLERANCE:
+        problems.append(
+            f"not converged (energy change {result.energy_change:.2g} per sweep after "
+            f"{result.sweeps} sweeps > {ENERGY_TOLERANCE:g})"
+        )
+    values = {"O_SPT": orders.spt, "O_triv": orders.trivial}
+    for name, value in values.items():
+        if not abs(value) <= 1.0 + BOUND_TOLERANCE:
+            problems.append(f"impossible string order {name} = {value:.6g} (|O| <= 1)")
+    if all(abs(v) < MIN_STRING_ORDER for v in values.values()):
+        problems.append(
+            f"both string orders negligible (O_SPT = {orders.spt:.2g}, O_triv = "
+            f"{orders.trivial:.2g} < {MIN_STRING_ORDER:g})"
+        )
+    return problems
+
+
+def measure_string_orders(psi) -> StringOrders:
+    """``O_SPT`` and ``O_triv`` (module doc) in an infinite TeNPy MPS of the Hadamard-basis model,
+    where ``X <-> Z``."""
     a, b = STRING_START, STRING_START + STRING_LENGTH
     middle = [("Sigmaz", k) for k in range(a + 1, b, 2)]
     spt = psi.expectation_value_term([("Sigmax", a), *middle, ("Sigmax", b)])
     trivial = psi.expectation_value_term(middle)
     return StringOrders(spt=float(spt), trivial=float(trivial))
+
+
+def cluster_ising_string_orders(
+    h1: float, h2: float, j: float = 1.0, settings: DMRGSettings = LABEL_DMRG
+) -> StringOrders:
+    """String orders of the infinite cluster-Ising chain at ``(h1, h2)`` (see module doc).
+
+    Runs iDMRG from each of :data:`LABEL_ATTEMPTS` in turn and returns the string orders of the
+    first state that passes :func:`trust_problems`; raises :class:`LabelError` if none does.
+    """
+    model = label_model(h1, h2, j)
+    failures = []
+    for attempt in LABEL_ATTEMPTS:
+        chi = settings.chi_max * attempt.chi_factor
+        where = f"start {'/'.join(attempt.initial)}, chi_max {chi}"
+        try:
+            result = infinite_dmrg(
+                model, list(attempt.initial), dataclasses.replace(settings, chi_max=chi)
+            )
+        except DMRGError:
+            failures.append(f"{where}: truncation error above TeNPy's limit")
+            continue
+        orders = measure_string_orders(result.psi)
+        problems = trust_problems(orders, result)
+        if not problems:
+            return orders
+        failures.append(f"{where}: {', '.join(problems)}")
+    raise LabelError(
+        f"No trustworthy phase label at (h1, h2) = ({h1:.6g}, {h2:.6g}), J = {j:g}: every iDMRG "
+        f"attempt failed ({'; '.join(failures)}). Leave this point out: narrow h1_range/h2_range "
+        "so that the region around it is excluded."
+    )

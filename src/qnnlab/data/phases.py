@@ -24,15 +24,19 @@ the truncation error, bond dimension and number of sweeps, plus physical diagnos
 
 from __future__ import annotations
 
+import math
+import numbers
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from qnnlab.checks import check_int, check_real, check_seed
 from qnnlab.circuits.paulis import PauliString, PauliSum
 from qnnlab.data.dmrg import DMRGSettings, run_dmrg
 from qnnlab.data.hamiltonians import (
+    EXACT_MAX_QUBITS,
     bond_alternating_xxx,
     cluster_ising,
     dense_expectation,
@@ -45,9 +49,14 @@ from qnnlab.data.tenpy_models import (
     BondAlternatingXXXModel,
     ClusterIsingModel,
 )
+from qnnlab.data.topological import MAX_LAYERS as MAX_PERTURBATION_LAYERS
 
 #: ``method="auto"`` diagonalizes exactly up to this many qubits and runs DMRG beyond.
 EXACT_AUTO_MAX_QUBITS = 16
+#: Longest chain a dataset is built on (DMRG; a plan and every state are checked against it).
+MAX_DMRG_QUBITS = 4096
+#: Most states in one dataset: the plan is held in memory and written as one JSON file.
+MAX_SAMPLES = 100_000
 
 
 class DatasetConfigError(ValueError):
@@ -76,18 +85,30 @@ class Family:
 
 def _check_range(options: dict, key: str, lower: float | None = None) -> tuple[float, float]:
     value = options[key]
-    if not (isinstance(value, list | tuple) and len(value) == 2 and value[0] < value[1]):
+    if not (isinstance(value, list | tuple) and len(value) == 2):
         raise DatasetConfigError(f"{key} must be a pair [low, high] with low < high, got {value}.")
-    if lower is not None and value[0] < lower:
+    lo, hi = (check_real(key, v, error=DatasetConfigError) for v in value)
+    if not lo < hi:
+        raise DatasetConfigError(f"{key} must be a pair [low, high] with low < high, got {value}.")
+    if lower is not None and lo < lower:
         raise DatasetConfigError(f"{key} must start at {lower} or above, got {value}.")
-    return float(value[0]), float(value[1])
+    return lo, hi
 
 
 def _validate_xxx(options: dict) -> None:
+    """``ratio_range`` a finite ``[low, high]`` from 0 up with room on both sides of
+    ``J2/J1 = 1`` outside ``exclusion >= 0``; ``j1 > 0`` (the label compares ``J2/J1`` with 1,
+    which means dimerization only for antiferromagnetic bonds); a known ``sampling``."""
     lo, hi = _check_range(options, "ratio_range", lower=0.0)
-    window = float(options["exclusion"])
-    if window < 0:
-        raise DatasetConfigError(f"exclusion must be >= 0, got {window}.")
+    window = check_real("exclusion", options["exclusion"], minimum=0, error=DatasetConfigError)
+    check_real(
+        "j1",
+        options["j1"],
+        minimum=0,
+        min_open=True,
+        hint="It is the antiferromagnetic coupling of the even bonds (J2 = j1 * ratio).",
+        error=DatasetConfigError,
+    )
     if not (lo < 1 - window and hi > 1 + window):
         raise DatasetConfigError(
             f"ratio_range {[lo, hi]} with exclusion {window} leaves no room on one side of the "
@@ -98,17 +119,39 @@ def _validate_xxx(options: dict) -> None:
 
 
 def _validate_cluster(options: dict) -> None:
+    """Finite ``h1_range`` and ``h2_range``; ``j > 0`` (the phase diagram of Cong et al. is in
+    units of ``J > 0``: ``j = 0`` has no SPT phase); ``exclusion`` in ``[0, 1)`` (string orders
+    lie in ``[-1, 1]``, so a larger margin accepts no point)."""
     _check_range(options, "h1_range")
     _check_range(options, "h2_range")
-    if float(options["exclusion"]) < 0:
-        raise DatasetConfigError(f"exclusion must be >= 0, got {options['exclusion']}.")
+    check_real(
+        "j",
+        options["j"],
+        minimum=0,
+        min_open=True,
+        hint="It is the coupling J of -J Z X Z; the phase diagram is in units of J > 0.",
+        error=DatasetConfigError,
+    )
+    check_real(
+        "exclusion",
+        options["exclusion"],
+        minimum=0,
+        maximum=1,
+        max_open=True,
+        error=DatasetConfigError,
+    )
 
 
 def _validate_topological(options: dict) -> None:
-    if float(options["strength"]) < 0:
-        raise DatasetConfigError(f"strength must be >= 0, got {options['strength']}.")
-    if int(options["layers"]) < 0:
-        raise DatasetConfigError(f"layers must be >= 0, got {options['layers']}.")
+    """``strength`` finite and ``>= 0``; ``layers`` an integer in ``0..MAX_PERTURBATION_LAYERS``."""
+    check_real("strength", options["strength"], minimum=0, error=DatasetConfigError)
+    check_int(
+        "layers",
+        options["layers"],
+        minimum=0,
+        maximum=MAX_PERTURBATION_LAYERS,
+        error=DatasetConfigError,
+    )
 
 
 FAMILIES: dict[str, Family] = {
@@ -147,22 +190,42 @@ ALIASES = {
 }
 
 
+def _coerce(value, default):
+    """``value`` as the type of ``default``; numbers must be finite, integers integral."""
+    if isinstance(default, bool | str):
+        return type(default)(value)
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError("expected an integer")
+        if not float(value).is_integer():
+            raise ValueError("expected an integer")
+        return int(value)
+    if isinstance(default, float):
+        if isinstance(value, bool):
+            raise TypeError("expected a number")
+        number = float(value)  # strings such as "0.5" are read as numbers
+        if not math.isfinite(number):
+            raise ValueError("expected a finite number")
+        return number
+    if isinstance(default, list):
+        if not isinstance(value, list | tuple) or len(value) != len(default):
+            raise TypeError(f"expected a list of {len(default)} numbers, like the default")
+        return [_coerce(v, d) for d, v in zip(default, value, strict=True)]
+    return value
+
+
 def _normalise(key: str, value, default):
-    """Coerce an option to the type of its default, so equal configs share one cache entry."""
+    """Coerce an option to the type of its default, so equal configs share one cache entry.
+
+    Numbers must be finite (``NaN``, ``inf`` and values beyond the float range are refused) and
+    integer options integral (``1.5`` layers is an error, not 1).
+    """
     try:
-        if isinstance(default, bool | str):
-            return type(default)(value)
-        if isinstance(default, int | float):
-            return type(default)(value)
-        if isinstance(default, list):
-            if not isinstance(value, list | tuple) or len(value) != len(default):
-                raise TypeError(f"expected a list of {len(default)} numbers, like the default")
-            return [type(d)(v) for d, v in zip(default, value, strict=True)]
-    except (TypeError, ValueError) as err:
+        return _coerce(value, default)
+    except (TypeError, ValueError, OverflowError) as err:
         raise DatasetConfigError(
             f"Option {key}={value!r} is malformed ({err}); the default is {default!r}."
         ) from None
-    return value
 
 
 def family(name: str) -> Family:
@@ -185,8 +248,12 @@ def resolve_config(
 ) -> dict:
     """The full, validated configuration of a dataset: the key of its cache entry."""
     fam = family(name)
-    if not isinstance(n_qubits, int | np.integer) or n_qubits < 1:
+    if isinstance(n_qubits, bool) or not isinstance(n_qubits, int | np.integer) or n_qubits < 1:
         raise DatasetConfigError(f"n_qubits must be a positive integer, got {n_qubits!r}.")
+    if n_qubits > MAX_DMRG_QUBITS:
+        raise DatasetConfigError(
+            f"n_qubits={n_qubits} is beyond the longest chain built here ({MAX_DMRG_QUBITS})."
+        )
     if fam.fixed_qubits is not None and n_qubits != fam.fixed_qubits:
         raise DatasetConfigError(
             f"The {fam.name} dataset lives on exactly {fam.fixed_qubits} qubits; got {n_qubits}."
@@ -194,10 +261,21 @@ def resolve_config(
     minimum = {"xxx": 4, "cluster-ising": 4}.get(fam.name, 1)
     if n_qubits < minimum:
         raise DatasetConfigError(f"The {fam.name} dataset needs at least {minimum} qubits.")
-    if not isinstance(n_samples, int | np.integer) or n_samples < 2 or n_samples % 2:
+    if (
+        isinstance(n_samples, bool)
+        or not isinstance(n_samples, int | np.integer)
+        or n_samples < 2
+        or n_samples % 2
+    ):
         raise DatasetConfigError(
             f"n_samples must be an even number >= 2 (classes are balanced), got {n_samples!r}."
         )
+    if n_samples > MAX_SAMPLES:
+        raise DatasetConfigError(
+            f"n_samples={n_samples} is more than {MAX_SAMPLES} states; build several datasets "
+            "with different seeds instead."
+        )
+    seed = check_seed("seed", seed, error=DatasetConfigError)
     unknown = set(options) - set(fam.defaults)
     if unknown:
         raise DatasetConfigError(
@@ -212,11 +290,16 @@ def resolve_config(
         raise DatasetConfigError(f"method must be 'auto', 'exact' or 'dmrg', got {method!r}.")
     if method == "dmrg" and not fam.dmrg:
         raise DatasetConfigError(f"The {fam.name} dataset is built exactly; use method='exact'.")
+    if method == "exact" and n_qubits > EXACT_MAX_QUBITS:
+        raise DatasetConfigError(
+            f"Exact diagonalization of {n_qubits} qubits is out of reach (limit "
+            f"{EXACT_MAX_QUBITS}); use method='dmrg' or 'auto'."
+        )
     config = {
         "name": fam.name,
         "n_qubits": int(n_qubits),
         "n_samples": int(n_samples),
-        "seed": int(seed),
+        "seed": seed,
         "method": method,
         "options": merged,
     }

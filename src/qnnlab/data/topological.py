@@ -578,11 +578,20 @@ def sector_energies(model: str) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------- samples
-def _check_int(name: str, value: Any, minimum: int) -> int:
+#: Most single-qubit perturbation layers of a sample.
+MAX_LAYERS = 10_000
+#: Most samples of :func:`topological_dataset`: its ``(M, 4096)`` complex128 array is then
+#: 6.1 GiB.
+MAX_SAMPLES = 100_000
+
+
+def _check_int(name: str, value: Any, minimum: int, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise ValueError(f"{name} must be an integer (got {value!r} of type {type(value)}).")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum} (got {value}).")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum} (got {value}).")
     return int(value)
 
 
@@ -636,7 +645,7 @@ def topological_sample(
     label = _check_label(label)
     seed = _check_int("seed", seed, 0)
     strength = _check_strength(strength)
-    layers = _check_int("layers", layers, 0)
+    layers = _check_int("layers", layers, 0, MAX_LAYERS)
     rng = np.random.default_rng(seed)
     model = MODELS[label]
     ground = _sector_spectrum(model).states
@@ -675,14 +684,14 @@ def topological_dataset(
         ``(states, labels, metadata)``: ``(M, 4096)`` complex128, ``(M,)`` int64 and a list of
         ``M`` metadata dicts.
     """
-    n_samples = _check_int("n_samples", n_samples, 1)
+    n_samples = _check_int("n_samples", n_samples, 1, MAX_SAMPLES)
     if n_samples % 2:
         raise ValueError(
             f"n_samples must be even so both classes get n_samples/2 samples (got {n_samples})."
         )
     seed = _check_int("seed", seed, 0)
     strength = _check_strength(strength)
-    layers = _check_int("layers", layers, 0)
+    layers = _check_int("layers", layers, 0, MAX_LAYERS)
     children = np.random.SeedSequence(seed).spawn(n_samples + 1)
     labels = np.repeat(np.arange(2, dtype=np.int64), n_samples // 2)
     labels = np.random.default_rng(children[0]).permutation(labels)

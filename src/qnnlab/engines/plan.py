@@ -61,107 +61,129 @@ class Block:
         )
 
 
-def _batched_gate_matrix(gate: Gate, angles, dtype):
-    """``(K, d, d)`` matrices of one gate type for a ``(K, n_angles)`` batch of angles."""
+#: ``(1, 2, 3)``-angle-free factors of ``u3(theta, phi, lam) = e^{i(phi+lam)/2} RZ(phi) RY(theta)
+#: RZ(lam)``, in the order they act: ``(angle position or None, A, B, C)`` with
+#: ``F(a) = A + cos(a/2) B + sin(a/2) C``; ``e^{i a/2}`` is ``(0, I, iI)``.
+_Z = np.diag([1.0, -1.0]).astype(np.complex128)
+_Y = np.array([[0, -1j], [1j, 0]], dtype=np.complex128)
+_I2 = np.eye(2, dtype=np.complex128)
+_ZERO2 = np.zeros((2, 2), dtype=np.complex128)
+_U3_FACTORS = (
+    (2, _ZERO2, _I2, -1j * _Z),  # RZ(lam)
+    (2, _ZERO2, _I2, 1j * _I2),  # e^{i lam / 2}
+    (0, _ZERO2, _I2, -1j * _Y),  # RY(theta)
+    (1, _ZERO2, _I2, -1j * _Z),  # RZ(phi)
+    (1, _ZERO2, _I2, 1j * _I2),  # e^{i phi / 2}
+)
+
+
+def gate_factors(gate: Gate) -> tuple[tuple[int | None, np.ndarray, np.ndarray, np.ndarray], ...]:
+    """The gate as a product of one-angle factors ``F(a) = A + cos(a/2) B + sin(a/2) C``.
+
+    Returns ``(angle position in the gate or None, A, B, C)`` per factor, in the order they act.
+    One-angle rotations are one factor (:func:`~qnnlab.circuits.gates.rotation_terms`), fixed
+    gates one constant factor ``(None, U, 0, 0)``, and ``u3`` five (see ``_U3_FACTORS``). Every
+    gate in this form lets a fused block's matrix be one vectorised expression plus a log-depth
+    product, which XLA compiles in a fraction of the time of a per-gate program.
+    """
     terms = rotation_terms(gate)
     if terms is not None:
-        a, b, c = (jnp.asarray(t, dtype) for t in terms)
-        half = angles[:, 0] / 2
-        cos = jnp.cos(half).astype(dtype)[:, None, None]
-        sin = jnp.sin(half).astype(dtype)[:, None, None]
-        return a + cos * b + sin * c
+        return ((0, *terms),)
     if gate.name == "u3":
-        t, p, lam = angles[:, 0], angles[:, 1], angles[:, 2]
-        c = jnp.cos(t / 2).astype(dtype)
-        s = jnp.sin(t / 2).astype(dtype)
-        ep = jnp.exp(1j * p.astype(dtype))
-        el = jnp.exp(1j * lam.astype(dtype))
-        return jnp.stack([c, -el * s, ep * s, ep * el * c], axis=-1).reshape(-1, 2, 2)
+        return _U3_FACTORS
     fixed = fixed_matrix(gate)
     if fixed is None:
         raise KeyError(f"no matrix rule for gate {gate.name!r}")
-    return jnp.asarray(fixed, dtype)[None]
+    zero = np.zeros_like(fixed)
+    return ((None, fixed, zero, zero),)
 
 
-@dataclass(frozen=True)
-class BlockGroup:
-    """Distinct blocks of one structure, composed together in a few batched operations.
-
-    Row ``k`` of ``angle_index`` lists the angle-vector entries of unique block
-    ``unique_ids[k]``, member after member.
-    """
-
-    n_qubits: int
-    gates: tuple[Gate, ...]
-    positions: tuple[tuple[int, ...], ...]
-    angle_index: np.ndarray  # (K, total angles of one block)
-    unique_ids: tuple[int, ...]
-
-    def matrices(self, angles, dtype):
-        """``(K, 2**m, 2**m)``: ``prod_members embed(G)`` (later members act last) per block.
-
-        Single-qubit members are multiplied together per qubit first (``2x2`` products) and
-        embedded as one Kronecker product just before the next multi-qubit member, so the traced
-        program grows with the number of multi-qubit members, not of all gates.
-        """
-        m = self.n_qubits
-        out = None
-        singles: dict[int, object] = {}
-        start = 0
-
-        def flush(out):
-            if not singles:
-                return out
-            factors = [singles.get(p) for p in range(m)]
-            full = None
-            for f in factors:
-                f = jnp.asarray(np.eye(2), dtype)[None] if f is None else f
-                full = f if full is None else _batched_kron(full, f)
-            singles.clear()
-            return full if out is None else full @ out
-
-        for gate, positions in zip(self.gates, self.positions, strict=True):
-            n_angles = len(gate.angles)
-            columns = self.angle_index[:, start : start + n_angles]
-            start += n_angles
-            g = _batched_gate_matrix(gate, angles[columns], dtype)
-            if len(positions) == 1 and m > 1:
-                p = positions[0]
-                singles[p] = g if p not in singles else g @ singles[p]
-                continue
-            out = flush(out)
-            g = _embed(g, positions, m, dtype)
-            out = g if out is None else g @ out
-        out = flush(out)
-        return jnp.broadcast_to(out, (len(self.unique_ids), 2**m, 2**m))
-
-
-def _batched_kron(a, b):
-    """Kronecker product of two batches of square matrices (broadcasting over the batch)."""
-    k = max(a.shape[0], b.shape[0])
-    da, db = a.shape[-1], b.shape[-1]
-    out = a[:, :, None, :, None] * b[:, None, :, None, :]
-    return out.reshape(k, da * db, da * db)
-
-
-def _embed(g, positions: tuple[int, ...], m: int, dtype):
-    """A batch of gates on ``positions`` as ``2**m x 2**m`` matrices of the whole block."""
+def _embed_constant(g: np.ndarray, positions: tuple[int, ...], m: int) -> np.ndarray:
+    """A gate-local matrix on ``positions`` as the ``2**m x 2**m`` matrix of the whole block."""
     k = len(positions)
     if positions == tuple(range(m)):
         return g
-    eye = jnp.asarray(np.eye(2 ** (m - k)), dtype)[None]
-    full = _batched_kron(g, eye)
+    full = np.kron(g, np.eye(2 ** (m - k)))
     rest = [p for p in range(m) if p not in positions]
     order = list(positions) + rest
     inverse = [order.index(p) for p in range(m)]
-    perm = [0] + [1 + i for i in inverse] + [1 + m + i for i in inverse]
-    full = jnp.transpose(full.reshape((-1,) + (2,) * (2 * m)), perm)
-    return full.reshape(-1, 2**m, 2**m)
+    perm = inverse + [m + i for i in inverse]
+    return np.transpose(full.reshape((2,) * (2 * m)), perm).reshape(2**m, 2**m)
 
 
-def _group_blocks(blocks: list[Block]) -> tuple[list[Block], tuple[BlockGroup, ...]]:
-    """Label blocks with identical matrices by one ``unique_id`` and group distinct blocks by
-    structure."""
+def ordered_product(mats):
+    """``M_{G-1} ... M_1 M_0`` for ``mats`` of shape ``(..., G, d, d)`` (later factors act last),
+    as a balanced tree of ``ceil(log2 G)`` batched matrix products (identity-padded to a power of
+    two), so the traced program does not grow with ``G``."""
+    g, d = mats.shape[-3], mats.shape[-1]
+    size = 1 << max(g - 1, 0).bit_length()
+    if size > g:
+        eye = jnp.broadcast_to(jnp.eye(d, dtype=mats.dtype), (*mats.shape[:-3], size - g, d, d))
+        mats = jnp.concatenate([mats, eye], axis=-3)
+    while mats.shape[-3] > 1:
+        mats = mats[..., 1::2, :, :] @ mats[..., 0::2, :, :]
+    return mats[..., 0, :, :]
+
+
+def _block_factors(block: Block, rows: list[int]) -> tuple[list[list[np.ndarray]], list[int]]:
+    """``(terms, angle entries)`` of every factor of ``block``'s matrix (:func:`gate_factors`
+    embedded into its ``2**m`` space), given the block's angle entries ``rows``, member after
+    member; ``-1`` marks a constant factor."""
+    m = block.n_qubits
+    terms, columns = [], []
+    start = 0
+    for member in block.members:
+        for position, *abc in gate_factors(member.gate):
+            terms.append([_embed_constant(t, member.positions, m) for t in abc])
+            columns.append(-1 if position is None else rows[start + position])
+        start += len(member.gate.angles)
+    return terms, columns
+
+
+@dataclass(frozen=True)
+class MatrixTable:
+    """The matrices of all distinct blocks of ``m`` qubits, built together.
+
+    Distinct block ``k`` (``unique_ids[k]``) is ``F_{G-1} ... F_0`` with
+    ``F_f = A + cos(a/2) B + sin(a/2) C``, ``(A, B, C) = terms[k, f]`` and
+    ``a = angles[factor_angles[k, f]]`` (``-1``: a constant factor, fed ``a = 0``). Blocks with
+    fewer factors are padded with identity factors, so one vectorised expression and
+    ``log2 G`` batched products build every matrix: the traced program does not grow with the
+    number of gates, which keeps XLA compile times short.
+    """
+
+    n_qubits: int
+    terms: np.ndarray  # (K, G, 3, 2**m, 2**m) complex128
+    factor_angles: np.ndarray  # (K, G) int32
+    unique_ids: tuple[int, ...]
+
+    @classmethod
+    def build(cls, m: int, blocks: list[Block], rows: list[list[int]], unique_ids):
+        factors = [_block_factors(b, r) for b, r in zip(blocks, rows, strict=True)]
+        g = 1 << max(max(len(c) for _, c in factors) - 1, 0).bit_length()
+        d = 2**m
+        identity = [np.eye(d), np.zeros((d, d)), np.zeros((d, d))]
+        terms = np.zeros((len(blocks), g, 3, d, d), dtype=np.complex128)
+        angles = np.full((len(blocks), g), -1, dtype=np.int32)
+        for k, (t, c) in enumerate(factors):
+            terms[k, : len(t)] = t
+            terms[k, len(t) :] = identity
+            angles[k, : len(c)] = c
+        return cls(m, terms, angles, tuple(unique_ids))
+
+    def matrices(self, angles, dtype):
+        """``(K, 2**m, 2**m)``: the matrix of every distinct block in the table."""
+        padded = jnp.concatenate([angles, jnp.zeros((1,), dtype=jnp.result_type(angles))])
+        half = padded[self.factor_angles] / 2  # index -1 reads the padding 0
+        cos = jnp.cos(half).astype(dtype)[..., None, None]
+        sin = jnp.sin(half).astype(dtype)[..., None, None]
+        terms = jnp.asarray(self.terms, dtype)
+        return ordered_product(terms[:, :, 0] + cos * terms[:, :, 1] + sin * terms[:, :, 2])
+
+
+def _group_blocks(blocks: list[Block]) -> tuple[list[Block], tuple[MatrixTable, ...]]:
+    """Label blocks with identical matrices by one ``unique_id`` and gather the distinct blocks
+    into one :class:`MatrixTable` per block size."""
     unique_of: dict[tuple, int] = {}
     representatives: list[Block] = []
     labelled = []
@@ -174,23 +196,15 @@ def _group_blocks(blocks: list[Block]) -> tuple[list[Block], tuple[BlockGroup, .
             unique_of[key] = len(representatives)
             representatives.append(block)
         labelled.append(Block(block.qubits, block.members, unique_of[key]))
-    by_structure: dict[tuple, list[int]] = {}
+    by_size: dict[int, list[int]] = {}
     for uid, block in enumerate(representatives):
-        by_structure.setdefault(block.structure(), []).append(uid)
-    groups = []
-    for uids in by_structure.values():
-        first = representatives[uids[0]]
-        rows = [[i for m in representatives[u].members for i in m.angle_index] for u in uids]
-        groups.append(
-            BlockGroup(
-                n_qubits=first.n_qubits,
-                gates=tuple(m.gate for m in first.members),
-                positions=tuple(m.positions for m in first.members),
-                angle_index=np.asarray(rows, dtype=np.int32).reshape(len(uids), -1),
-                unique_ids=tuple(uids),
-            )
-        )
-    return labelled, tuple(groups)
+        by_size.setdefault(block.n_qubits, []).append(uid)
+    tables = []
+    for m, uids in sorted(by_size.items()):
+        members = [representatives[u] for u in uids]
+        rows = [[i for mem in b.members for i in mem.angle_index] for b in members]
+        tables.append(MatrixTable.build(m, members, rows, uids))
+    return labelled, tuple(tables)
 
 
 @dataclass(frozen=True)
@@ -232,20 +246,28 @@ class Plan:
     #: ``discards_after[-1]`` (key -1): qubits discarded before any block.
     discards_after: dict[int, tuple[int, ...]]
     angle_table: AngleTable
-    block_groups: tuple[BlockGroup, ...]
+    matrix_tables: tuple[MatrixTable, ...]
+
+    def table_matrices(self, angles, dtype) -> tuple:
+        """One stacked ``(K, 2**m, 2**m)`` array per :class:`MatrixTable`: every distinct block
+        matrix, computed once (weight sharing makes many blocks equal)."""
+        return tuple(t.matrices(angles, dtype) for t in self.matrix_tables)
+
+    @property
+    def block_rows(self) -> tuple[tuple[int, int], ...]:
+        """``(table, row)`` of each block's matrix in :meth:`table_matrices`."""
+        where = {
+            uid: (t, row)
+            for t, table in enumerate(self.matrix_tables)
+            for row, uid in enumerate(table.unique_ids)
+        }
+        return tuple(where[block.unique_id] for block in self.blocks)
 
     def block_matrices(self, angles, dtype) -> list:
-        """The fused ``2**m x 2**m`` matrix of every block, from the angle vector.
-
-        Each distinct matrix is computed once (weight sharing makes many blocks equal), and
-        blocks of equal structure are composed together, so the traced program stays small.
-        """
-        unique = [None] * sum(len(g.unique_ids) for g in self.block_groups)
-        for group in self.block_groups:
-            stacked = group.matrices(angles, dtype)
-            for k, uid in enumerate(group.unique_ids):
-                unique[uid] = stacked[k]
-        return [unique[block.unique_id] for block in self.blocks]
+        """The fused ``2**m x 2**m`` matrix of every block, from the angle vector (all distinct
+        blocks of one size are built together, :class:`MatrixTable`)."""
+        tables = self.table_matrices(angles, dtype)
+        return [tables[t][row] for t, row in self.block_rows]
 
 
 def compile_circuit(circuit: Circuit, max_fused_qubits: int = 2) -> Plan:
@@ -359,5 +381,5 @@ def compile_circuit(circuit: Circuit, max_fused_qubits: int = 2) -> Plan:
             np.asarray(offsets, dtype=np.float64),
             tuple(rules),
         ),
-        block_groups=groups,
+        matrix_tables=groups,
     )

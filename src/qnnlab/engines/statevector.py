@@ -30,13 +30,8 @@ import jax.numpy as jnp
 from qnnlab.circuits.circuit import Circuit
 from qnnlab.circuits.paulis import BasisProjector, Observable
 from qnnlab.engines.plan import Plan, compile_circuit
-from qnnlab.engines.tensor_ops import (
-    KERNELS,
-    apply_matrix,
-    pair_contraction,
-    pauli_apply,
-    z_signs,
-)
+from qnnlab.engines.sweeps import make_sweep
+from qnnlab.engines.tensor_ops import KERNELS, apply_matrix, pauli_apply, z_signs
 from qnnlab.engines.validation import (
     InputError,
     check_observable,
@@ -61,14 +56,20 @@ def _embed_inputs(plan: Plan, psi_in, dtype):
     return tensor
 
 
-def _block_matrices(plan: Plan, angles, dtype):
-    return plan.block_matrices(angles, dtype)
+#: With ``kernel="auto"``, registers of at most this many qubits use the ``scan`` sweep (compiles
+#: in about a second whatever the depth; a few ms per step more on 10 qubits), larger ones the
+#: ``slices`` kernel (fastest to run).
+AUTO_SCAN_MAX_QUBITS = 10
 
 
-def _evolve(plan: Plan, matrices, tensor, apply=apply_matrix):
-    for block, matrix in zip(plan.blocks, matrices, strict=True):
-        tensor = apply(tensor, matrix, block.qubits)
-    return tensor
+def resolve_kernel(kernel: str, n_qubits: int) -> str:
+    """The kernel name ``kernel`` stands for on ``n_qubits`` qubits (``"auto"`` resolved)."""
+    choices = sorted([*KERNELS, "scan", "auto"])
+    if kernel not in choices:
+        raise InputError(f"kernel must be one of {choices}, got {kernel!r}.")
+    if kernel == "auto":
+        return "scan" if n_qubits <= AUTO_SCAN_MAX_QUBITS else "slices"
+    return kernel
 
 
 def expval_tensor(observable: Observable, tensor):
@@ -119,8 +120,10 @@ class StatevectorEngine:
         dtype: ``"complex64"`` (default) or ``"complex128"``.
         diff_method: ``"adjoint"`` (default, O(1) memory in depth) or ``"backprop"``
             (JAX reverse mode; also supports forward mode ``jax.jvp``).
-        kernel: ``"slices"`` (default; fastest to run) or ``"dot"`` (fewest XLA operations, so
-            fastest to compile: for short runs over many circuit sizes, such as variance scans).
+        kernel: ``"auto"`` (default: ``"scan"`` up to ``AUTO_SCAN_MAX_QUBITS`` qubits, else
+            ``"slices"``), ``"slices"`` (fastest to run), ``"scan"`` (one compiled loop over the
+            blocks: compile time independent of depth, :mod:`qnnlab.engines.sweeps`),
+            ``"dot"`` or ``"stacked"`` (few XLA operations per block).
         max_fused_qubits: largest fused block (2 is fastest on CPUs for QCNN-like circuits).
 
     Example:
@@ -139,17 +142,17 @@ class StatevectorEngine:
         dtype="complex64",
         diff_method: str = "adjoint",
         max_fused_qubits: int = 2,
-        kernel: str = "slices",
+        kernel: str = "auto",
     ):
-        if kernel not in KERNELS:
-            raise InputError(f"kernel must be one of {sorted(KERNELS)}, got {kernel!r}.")
-        self.apply = KERNELS[kernel]
+        self.kernel = resolve_kernel(kernel, circuit.n_qubits)
+        self.apply = KERNELS.get(self.kernel, apply_matrix)
         if diff_method not in ("adjoint", "backprop"):
             raise InputError(f"diff_method must be 'adjoint' or 'backprop', got {diff_method!r}.")
         self.circuit = circuit
         self.dtype, self.real_dtype = resolve_dtype(dtype)
         self.diff_method = diff_method
         self.plan = compile_circuit(circuit, max_fused_qubits)
+        self.sweep = make_sweep(self.plan, self.kernel, self.apply)
         self.n_qubits = circuit.n_qubits
         self.n_params = circuit.n_params
         self._jitted: dict = {}
@@ -163,8 +166,8 @@ class StatevectorEngine:
         return _embed_inputs(self.plan, psi_batch, self.dtype)
 
     def final_tensor_from_angles(self, angles, psi_batch):
-        matrices = _block_matrices(self.plan, angles, self.dtype)
-        return _evolve(self.plan, matrices, self.initial_tensor(psi_batch), self.apply)
+        tables = self.plan.table_matrices(angles, self.dtype)
+        return self.sweep.forward(tables, self.initial_tensor(psi_batch))
 
     def expval_from_angles_fn(self, observable: Observable):
         """Pure ``f(angles, psi_batch) -> (B,)``; the primitive that gradients build on."""
@@ -175,7 +178,7 @@ class StatevectorEngine:
                 return expval_tensor(observable, self.final_tensor_from_angles(angles, psi_batch))
 
             return f
-        return _adjoint_expval(self.plan, observable, self.dtype, self.apply)
+        return _adjoint_expval(self.plan, observable, self.dtype, self.sweep)
 
     def expval_fn(self, observable):
         """Pure ``f(theta, psi_batch (B, 2**k)) -> (B,)``, differentiable in both arguments."""
@@ -256,13 +259,13 @@ class StatevectorEngine:
         return out[0] if single else out
 
 
-def _adjoint_expval(plan: Plan, observable: Observable, dtype, apply=apply_matrix):
+def _adjoint_expval(plan: Plan, observable: Observable, dtype, sweep):
     """``f(angles, psi_batch) -> (B,)`` with an adjoint-method VJP (see module docstring)."""
 
     def forward(angles, psi_batch):
-        matrices = _block_matrices(plan, angles, dtype)
-        final = _evolve(plan, matrices, _embed_inputs(plan, psi_batch, dtype), apply)
-        return final, matrices
+        tables = plan.table_matrices(angles, dtype)
+        final = sweep.forward(tables, _embed_inputs(plan, psi_batch, dtype))
+        return final, tables
 
     @jax.custom_vjp
     def f(angles, psi_batch):
@@ -274,19 +277,12 @@ def _adjoint_expval(plan: Plan, observable: Observable, dtype, apply=apply_matri
         return expval_tensor(observable, final), (angles, psi_batch, final, matrices)
 
     def f_bwd(residuals, ct):
-        angles, psi_batch, state, matrices = residuals
+        angles, psi_batch, state, tables = residuals
         ct = ct.astype(state.real.dtype)
         lam = apply_observable(observable, state) * ct.reshape((1,) * plan.n_qubits + (-1,))
-        ct_matrices = [None] * len(matrices)
-        for i in range(len(plan.blocks) - 1, -1, -1):
-            block, m = plan.blocks[i], matrices[i]
-            axes = block.qubits
-            m_dag = jnp.conj(m.T)
-            state = apply(state, m_dag, axes)
-            ct_matrices[i] = 2 * pair_contraction(jnp.conj(lam), state, axes)
-            lam = apply(lam, m_dag, axes)
-        _, pullback = jax.vjp(functools.partial(_block_matrices, plan, dtype=dtype), angles)
-        (ct_angles,) = pullback(ct_matrices)
+        state, lam, ct_tables = sweep.backward(tables, state, lam)
+        _, pullback = jax.vjp(functools.partial(plan.table_matrices, dtype=dtype), angles)
+        (ct_angles,) = pullback(ct_tables)
         ct_psi = _extract_inputs(plan, 2 * jnp.conj(lam), psi_batch.shape)
         return ct_angles.astype(angles.dtype), ct_psi.astype(psi_batch.dtype)
 

@@ -174,9 +174,13 @@ def mean_std(values: Sequence[float]) -> dict[str, float]:
 
 
 def open_run(experiment: str, settings: dict, out: str | Path, command: str | None):
-    """The run folder ``out`` with ``config.json`` (``experiment`` and ``settings``) and a log."""
+    """The run folder ``out`` with ``config.json`` (``experiment`` and ``settings``) and a log.
+
+    Raises :class:`qnnlab.runtime.rundir.RunFolderError` if ``out`` holds another command's run
+    or other settings (the same experiment and settings resume)."""
     run = RunDirectory(out)
-    run.write_config({"experiment": experiment, **settings}, command)
+    owner = f"qnnlab reproduce {experiment}"
+    run.write_config({"experiment": experiment, **settings}, command, owner=owner)
     run.log(f"start {experiment} {settings}")
     return run
 

@@ -30,7 +30,7 @@ import numpy as np
 from qnnlab.data.unitary_task import unitary_task
 from qnnlab.engines.perceptrons import haar_perceptrons
 from qnnlab.experiments.classification import call_task, mean_std, open_run, run_tasks
-from qnnlab.experiments.registry import ExperimentConfig, ExperimentRun
+from qnnlab.experiments.registry import ExperimentConfig, ExperimentRun, check_numbers
 from qnnlab.models.dqnn import dqnn_architecture, dqnn_circuit
 from qnnlab.training.dqnn_gradient import train_dqnn_gradient
 from qnnlab.training.parameter_matrix import train_parameter_matrix
@@ -73,6 +73,7 @@ class DQNNLearningConfig(ExperimentConfig):
         )
 
     def validate(self) -> DQNNLearningConfig:
+        check_numbers(self)
         nets = [*self.networks, self.gen_network, self.gradient_network]
         for net in nets:
             if len(net) < 2 or any((not isinstance(w, int)) or w < 1 for w in net):

@@ -30,7 +30,7 @@ import numpy as np
 from qnnlab.analysis.dqnn_variance import DQNNVarianceConfig, dqnn_variance_scan
 from qnnlab.analysis.variance import VarianceScanConfig, variance_scan
 from qnnlab.experiments.classification import call_task, open_run, run_tasks
-from qnnlab.experiments.registry import ExperimentConfig, ExperimentRun
+from qnnlab.experiments.registry import ExperimentConfig, ExperimentRun, check_numbers
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,7 @@ class DQNNTrainabilityConfig(ExperimentConfig):
         )
 
     def validate(self) -> DQNNTrainabilityConfig:
+        check_numbers(self)
         for name in ("theorem1_qubits", "theorem2_qubits", "perceptron_qubits"):
             q = getattr(self, name)
             if not q or min(q) < 1 or len(set(q)) != len(q):

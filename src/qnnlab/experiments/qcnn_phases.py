@@ -35,6 +35,7 @@ from qnnlab.analysis.classification_plots import (
     plot_learning_curves,
 )
 from qnnlab.data import build_dataset
+from qnnlab.data.phases import DatasetConfigError, resolve_config
 from qnnlab.data.phases import family as dataset_family
 from qnnlab.experiments.classification import (
     cache_arg,
@@ -48,7 +49,7 @@ from qnnlab.experiments.classification import (
     summarize_groups,
     summary_table,
 )
-from qnnlab.experiments.registry import ExperimentConfig
+from qnnlab.experiments.registry import ExperimentConfig, check_numbers
 from qnnlab.training.splits import train_val_test_split
 
 #: Families of local order that this control experiment accepts.
@@ -87,6 +88,7 @@ class QCNNPhasesConfig(ExperimentConfig):
         )
 
     def validate(self) -> QCNNPhasesConfig:
+        check_numbers(self)
         if not self.families:
             raise ValueError("families must name at least one dataset family.")
         canonical = []
@@ -141,6 +143,18 @@ class QCNNPhasesConfig(ExperimentConfig):
             if self.val_fraction <= 0:
                 raise ValueError("early stopping (patience) needs val_fraction > 0.")
         check_training_settings(self)
+        for name in canonical:  # the dataset options, checked as the builds will check them
+            for n in self.qubits:
+                try:
+                    resolve_config(
+                        name,
+                        n,
+                        self.n_samples,
+                        self.dataset_seed,
+                        **self.dataset_options.get(name, {}),
+                    )
+                except DatasetConfigError as err:
+                    raise ValueError(f"dataset_options[{name!r}]: {err}") from None
         return self
 
 

@@ -41,7 +41,9 @@ from qnnlab.analysis.classification_plots import (
     plot_accuracy_sweep,
     plot_learning_curves,
 )
-from qnnlab.data.topological import honeycomb_torus, plaquette_operator
+from qnnlab.checks import check_int
+from qnnlab.data.phases import resolve_config
+from qnnlab.data.topological import MAX_LAYERS, honeycomb_torus, plaquette_operator
 from qnnlab.experiments.classification import (
     cache_arg,
     check_positive_int,
@@ -54,7 +56,7 @@ from qnnlab.experiments.classification import (
     summarize_groups,
     summary_table,
 )
-from qnnlab.experiments.registry import ExperimentConfig
+from qnnlab.experiments.registry import ExperimentConfig, check_numbers
 from qnnlab.training.fit import predict_expvals
 from qnnlab.training.splits import train_val_test_split
 
@@ -87,12 +89,14 @@ class QCNNTopologicalConfig(ExperimentConfig):
         return cls(n_samples=60, train_sizes=(10, 30), runs=2, epochs=15)
 
     def validate(self) -> QCNNTopologicalConfig:
+        check_numbers(self)
         check_positive_int("n_samples", self.n_samples, 4)
         if self.n_samples % 2:
             raise ValueError(f"n_samples must be even (balanced classes), got {self.n_samples}.")
         check_positive_int("runs", self.runs)
         check_positive_int("dataset_seed", self.dataset_seed, 0)
         check_positive_int("perturbation_layers", self.perturbation_layers, 0)
+        check_int("perturbation_layers", self.perturbation_layers, maximum=MAX_LAYERS)
         if not self.train_sizes:
             raise ValueError("train_sizes must list at least one training-set size.")
         for size in self.train_sizes:
@@ -110,6 +114,15 @@ class QCNNTopologicalConfig(ExperimentConfig):
         if isinstance(strength, bool) or not isinstance(strength, int | float) or strength < 0:
             raise ValueError(f"strength must be a number >= 0, got {strength!r}.")
         check_training_settings(self)
+        # the dataset settings, checked as the build will check them
+        resolve_config(
+            "toric-vs-semion",
+            N_QUBITS,
+            self.n_samples,
+            self.dataset_seed,
+            strength=strength,
+            layers=self.perturbation_layers,
+        )
         return self
 
 

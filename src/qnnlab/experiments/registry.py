@@ -10,17 +10,67 @@ checkpoints each finished task there, so rerunning the same command resumes.
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from qnnlab.checks import check_int, check_real, check_seed
+
+#: Largest value of an integer setting (epochs, draws, samples, runs, ...): a bound on time and
+#: memory that no paper figure comes near.
+MAX_COUNT = 10**6
+
+
+def _is_seed(name: str) -> bool:
+    return name == "seed" or name.endswith("_seed")
+
+
+def _check_typed(name: str, value, hint) -> None:
+    """Check ``value`` against the type hint ``hint`` (see :func:`check_numbers`)."""
+    if hint is int:
+        if _is_seed(name):
+            check_seed(name, value)
+        else:
+            check_int(name, value, minimum=0, maximum=MAX_COUNT)
+    elif hint is float:
+        check_real(name, value)
+    elif typing.get_origin(hint) is tuple:
+        args = typing.get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            if not isinstance(value, list | tuple):
+                raise ValueError(f"{name} must be a list, got {value!r}.")
+            for item in value:
+                _check_typed(name, item, args[0])
+    elif isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is not None and len(args) == 1:
+            _check_typed(name, value, args[0])
+
+
+def check_numbers(config) -> None:
+    """Check every numeric field of an experiment config from its type hint.
+
+    ``int`` fields (also inside ``tuple[int, ...]`` and ``int | None``) must be integers, not
+    ``bool``, in ``[0, MAX_COUNT]``; fields named ``seed`` or ``*_seed`` in
+    ``[0, 2**63 - 1]``. ``float`` fields must be finite real numbers (``NaN``, ``inf`` and
+    strings are refused). Each config's ``validate()`` calls this first, then checks the
+    domains (``learning_rate > 0``, fractions in ``[0, 1)``, ...) and relations between fields.
+
+    Raises:
+        ValueError: naming the field, the expected range and the value.
+    """
+    hints = typing.get_type_hints(type(config))
+    for f in dataclasses.fields(config):
+        _check_typed(f.name, getattr(config, f.name), hints[f.name])
 
 
 class ExperimentConfig:
     """Mixin for experiment configs (frozen dataclasses): overrides by name, JSON export.
 
     Each config class also defines ``validate()`` (returns ``self`` or raises ``ValueError``
-    naming the fix) and the classmethod ``quick()`` (a small version, seconds to a minute, for
-    tests and demos); ``qnnlab reproduce`` calls both.
+    naming the fix; it starts with :func:`check_numbers`) and the classmethod ``quick()`` (a
+    small version, seconds to a minute, for tests and demos); ``qnnlab reproduce`` calls both.
     """
 
     def to_dict(self) -> dict:

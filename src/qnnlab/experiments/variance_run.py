@@ -82,7 +82,7 @@ def run_variance_scan(
     """
     config.validate()
     run = RunDirectory(out)
-    run.write_config(config.to_dict(), command)
+    run.write_config(config.to_dict(), command, owner="qnnlab variance")
     run.log(f"start variance scan {config.to_dict()}")
     scanner = dqnn_variance_scan if isinstance(config, DQNNVarianceConfig) else variance_scan
     scan = scanner(config, progress=progress, checkpoint_dir=run.checkpoints)

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import math
 
-from qnnlab.circuits.circuit import Circuit, CircuitError
+from qnnlab.circuits.circuit import Circuit, CircuitError, check_circuit_size
 
 
 def _check_n(n_qubits: int) -> int:
-    if not isinstance(n_qubits, int) or n_qubits < 1:
+    if isinstance(n_qubits, bool) or not isinstance(n_qubits, int) or n_qubits < 1:
         raise CircuitError(f"n_qubits must be a positive integer, got {n_qubits!r}.")
+    check_circuit_size(n_qubits, 0, f"an ansatz on {n_qubits} qubits")
     return n_qubits
 
 
@@ -51,8 +52,12 @@ def hardware_efficient(n_qubits: int, layers: int | None = None, block: str = "r
     """
     n = _check_n(n_qubits)
     layers = log_depth(n) if layers is None else layers
-    if not isinstance(layers, int) or layers < 1:
+    if isinstance(layers, bool) or not isinstance(layers, int) or layers < 1:
         raise CircuitError(f"layers must be a positive integer, got {layers!r}.")
+    if block not in BLOCKS:
+        raise CircuitError(f"unknown two-qubit block {block!r}; choose one of {list(BLOCKS)}.")
+    gates = layers if n == 1 else layers * (n - 1) * BLOCK_GATES[block]
+    check_circuit_size(n, gates, f"hea on {n} qubits with {layers} layers of {block} blocks")
     circuit = Circuit(n, name=f"hea-{n}x{layers}")
     for layer in range(layers):
         if n == 1:
@@ -66,6 +71,9 @@ def hardware_efficient(n_qubits: int, layers: int | None = None, block: str = "r
 
 #: Two-qubit blocks ``W`` of the layered ansatz.
 BLOCKS = ("ry-cz", "su4")
+#: Gates and parameters of one block ``W``.
+BLOCK_GATES = {"ry-cz": 3, "su4": 15}
+BLOCK_PARAMS = {"ry-cz": 2, "su4": 15}
 
 
 def two_qubit_block(
@@ -112,3 +120,19 @@ def build_ansatz(
             raise CircuitError(f"the {name} ansatz has no two-qubit blocks; drop --block.")
         return ANSATZES[name](n_qubits)
     return hardware_efficient(n_qubits, layers, block)
+
+
+def ansatz_n_params(
+    name: str, n_qubits: int, layers: int | None = None, block: str = "ry-cz"
+) -> int:
+    """Parameters of ``build_ansatz(name, n_qubits, layers, block)``, from the arguments alone
+    (to size arrays before anything is built): ``n`` for the toy models; for ``hea``
+    ``layers * (n - 1)`` blocks of :data:`BLOCK_PARAMS` each (``layers`` for ``n = 1``)."""
+    if name not in ANSATZES:
+        raise CircuitError(f"unknown ansatz {name!r}; choose one of {sorted(ANSATZES)}.")
+    if name in TOY_MODELS:
+        return n_qubits
+    if block not in BLOCKS:
+        raise CircuitError(f"unknown two-qubit block {block!r}; choose one of {list(BLOCKS)}.")
+    layers = log_depth(n_qubits) if layers is None else layers
+    return layers if n_qubits == 1 else layers * (n_qubits - 1) * BLOCK_PARAMS[block]

@@ -27,7 +27,7 @@ import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from qnnlab.circuits.circuit import Circuit, CircuitError
+from qnnlab.circuits.circuit import Circuit, CircuitError, check_circuit_size
 from qnnlab.models.ansatz import two_qubit_block
 
 
@@ -101,12 +101,16 @@ class DQNNArchitecture:
 
 
 def _check_widths(widths: Sequence[int]) -> tuple[int, ...]:
+    """At least two positive integer widths, ``sum(widths)`` within ``MAX_QUBITS``."""
     widths = tuple(widths)
-    if len(widths) < 2 or any(not isinstance(w, int) or w < 1 for w in widths):
+    if len(widths) < 2 or any(
+        isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths
+    ):
         raise CircuitError(
             f"widths must list at least two positive integer layer sizes, e.g. [2, 3, 2]; "
             f"got {list(widths)}."
         )
+    check_circuit_size(sum(widths), 0, f"a DQNN of widths {list(widths)}")
     return widths
 
 
@@ -271,6 +275,9 @@ def fig3b_dqnn(n_qubits: int, dqnn_layers: int, *, block: str = "ry-cz") -> Circ
     if not isinstance(dqnn_layers, int) or dqnn_layers < 1:
         raise CircuitError(f"dqnn_layers must be a positive integer, got {dqnn_layers!r}.")
     n = n_qubits
+    check_circuit_size(
+        n * (dqnn_layers + 1), 0, f"the Fig. 3(b) DQNN of {dqnn_layers} layers of {n} qubits"
+    )
     circuit = Circuit(
         n * (dqnn_layers + 1), input_qubits=tuple(range(n)), name=f"dqnn-fig3b-{n}x{dqnn_layers}"
     )

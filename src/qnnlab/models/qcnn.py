@@ -43,7 +43,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from qnnlab.circuits.circuit import Circuit, CircuitError, Param
+from qnnlab.circuits.circuit import Circuit, CircuitError, Param, check_circuit_size
 from qnnlab.circuits.paulis import BasisProjector, Observable, PauliString, PauliSum, pauli
 
 Block = Callable[[Circuit, int, int, Sequence[Param]], object]
@@ -206,6 +206,12 @@ def qcnn(
             f"choose 1 <= final_qubits < {n_qubits}."
         )
     _check_int("layers_per_scale", layers_per_scale, 1)
+    # the first scale alone holds layers_per_scale brick layers of n - 1 blocks
+    check_circuit_size(
+        n_qubits,
+        layers_per_scale * (n_qubits - 1),
+        f"a QCNN on {n_qubits} qubits with {layers_per_scale} layers per scale",
+    )
 
     circuit = Circuit(n_qubits, name=f"qcnn-{n_qubits}")
     active = list(range(n_qubits))

@@ -1,5 +1,13 @@
 """Run directories: ``runs/<name>-<time>/`` with the resolved config, ``results.json``, CSV
-tables, PNG plots and a log. Every file is written atomically."""
+tables, PNG plots and a log. Every file is written atomically.
+
+``config.json`` also marks who owns the folder: the command (``owner``, e.g. ``qnnlab reproduce
+qcnn-phases``) and the fingerprint of its configuration, sealed with a checksum. Writing it
+(:meth:`RunDirectory.write_config`) refuses, with :class:`RunFolderError`, a folder that belongs
+to another command or configuration (its results would be replaced beside the other run's tables
+and plots), a damaged ``config.json``, and a non-empty folder that is not a run folder. The same
+command with the same configuration resumes.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +20,23 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from qnnlab.runtime.checkpoint import atomic_write_bytes, atomic_write_text, write_json
+from qnnlab.runtime.checkpoint import (
+    DamagedFileError,
+    atomic_write_bytes,
+    atomic_write_text,
+    fingerprint,
+    read_json,
+    write_json,
+    write_sealed_json,
+)
 from qnnlab.version import __version__
+
+RUN_FORMAT = "qnnlab-run"
+OTHER_OUT = "Pick another --out (a new folder), or delete that folder to start over."
+
+
+class RunFolderError(ValueError):
+    """The output folder belongs to another run (or is not a run folder); pick another one."""
 
 
 def default_run_dir(name: str, root: str | Path = "runs") -> Path:
@@ -32,8 +55,14 @@ class RunDirectory:
     def file(self, name: str) -> Path:
         return self.path / name
 
-    def write_config(self, config: dict, command: str | None = None) -> Path:
+    def write_config(self, config: dict, command: str | None = None, *, owner: str) -> Path:
+        """Claim the folder for ``owner`` (the command, e.g. ``qnnlab variance``) and ``config``
+        and write ``config.json``. Raises :class:`RunFolderError` as the module docstring says."""
+        self._check_owner(owner, config)
         payload = {
+            "format": RUN_FORMAT,
+            "owner": owner,
+            "fingerprint": fingerprint(config),
             "config": config,
             "qnnlab_version": __version__,
             "python": sys.version.split()[0],
@@ -41,7 +70,39 @@ class RunDirectory:
             "command": command,
             "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        return write_json(self.file("config.json"), payload)
+        return write_sealed_json(self.file("config.json"), payload)
+
+    def _check_owner(self, owner: str, config: dict) -> None:
+        path = self.file("config.json")
+        if not path.exists():
+            if any(self.path.iterdir()):
+                raise RunFolderError(
+                    f"{self.path} is not empty and is not a qnnlab run folder (no config.json); "
+                    f"its files could be overwritten. {OTHER_OUT}"
+                )
+            return
+        try:
+            stored = read_json(
+                path,
+                what="qnnlab run configuration",
+                fix="qnnlab cannot tell which run owns this folder. " + OTHER_OUT,
+                fmt=RUN_FORMAT,
+                keys={"owner": str, "fingerprint": str, "config": dict},
+            )
+        except DamagedFileError as err:
+            raise RunFolderError(str(err)) from None
+        if stored["owner"] == owner and stored["fingerprint"] == fingerprint(config):
+            return
+        if stored["owner"] != owner:
+            what = f"a `{stored['owner']}` run"
+        else:
+            old, new = stored["config"], json.loads(json.dumps(config))
+            changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            what = f"a `{owner}` run with other settings ({', '.join(changed[:6])})"
+        raise RunFolderError(
+            f"{self.path} holds {what}; this run would replace its config.json and "
+            f"results.json beside its tables and plots. {OTHER_OUT}"
+        )
 
     def write_results(self, results: dict, name: str = "results.json") -> Path:
         return write_json(self.file(name), results)
@@ -63,4 +124,9 @@ class RunDirectory:
             handle.write(f"{time.strftime('%H:%M:%S')} {message}\n")
 
     def read_results(self, name: str = "results.json") -> dict:
-        return json.loads(self.file(name).read_text(encoding="utf-8"))
+        return read_json(
+            self.file(name),
+            what="qnnlab results file",
+            fix="Run the command again to rewrite it.",
+            sealed=False,
+        )

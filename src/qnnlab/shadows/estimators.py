@@ -53,6 +53,9 @@ TABLE_LETTERS = "IXYZ"
 _RECIPE = {"X": 0, "Y": 1, "Z": 2}
 #: Memory (bytes) one block of :func:`local_pauli_features` may use.
 FEATURE_MEMORY_BUDGET = 64 * 2**20
+#: Most entries ``n_qubits * 3 * 4^(max_weight - 1)`` of a local Pauli table (the feature sums
+#: hold this many float64 per median-of-means group).
+MAX_FEATURES = 2**22
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,16 +223,31 @@ def estimate(
 
 
 def _check_window(n_qubits: int, max_weight: int, periodic: bool) -> int:
+    """The window width: ``max_weight >= 1``, clamped to ``n_qubits`` on an open chain (a
+    window wider than the chain holds the same strings); a ring needs
+    ``n >= 2 max_weight - 1``; the table may hold at most :data:`MAX_FEATURES` entries. All
+    checked from the arguments, before anything is allocated."""
+    if isinstance(n_qubits, bool) or not isinstance(n_qubits, numbers.Integral) or n_qubits < 1:
+        raise ValueError(f"n_qubits must be a positive integer, got {n_qubits!r}.")
     if isinstance(max_weight, bool) or not isinstance(max_weight, numbers.Integral):
         raise TypeError(f"max_weight must be a positive integer, got {max_weight!r}.")
     if max_weight < 1:
         raise ValueError(f"max_weight must be >= 1, got {max_weight}.")
+    if not periodic:
+        max_weight = min(max_weight, n_qubits)
     if periodic and n_qubits < 2 * max_weight - 1:
         raise ValueError(
             f"periodic windows of {max_weight} qubits on a ring of {n_qubits} overlap "
             f"themselves, which would count strings twice (need n >= 2 max_weight - 1 = "
             f"{2 * max_weight - 1}); use periodic=False (for n <= max_weight it already lists "
             "every Pauli string)."
+        )
+    entries = n_qubits * 3 * 4 ** (max_weight - 1)
+    if entries > MAX_FEATURES:
+        raise ValueError(
+            f"windows of {max_weight} qubits on {n_qubits} qubits make a table of "
+            f"{entries:.2e} entries (limit {MAX_FEATURES:.2e}, MAX_FEATURES); use a smaller "
+            "max_weight."
         )
     return int(max_weight)
 
@@ -244,7 +262,9 @@ def local_pauli_table(
     Each string whose support fits in ``max_weight`` consecutive qubits appears once, under
     its first non-identity qubit (``letters[f, 0] != 0``). Order: by ``start``, then
     lexicographically by the letter codes. An open chain has
-    ``sum_i 3 * 4^(min(k, n - i) - 1)`` rows (windows are cut at the end).
+    ``sum_i 3 * 4^(min(k, n - i) - 1)`` rows (windows are cut at the end); a ``max_weight``
+    above ``n_qubits`` is clamped to it there (same strings). Tables beyond
+    :data:`MAX_FEATURES` entries ``n * 3 * 4^(k-1)`` are refused with a ``ValueError``.
     """
     k = _check_window(n_qubits, max_weight, periodic)
     codes, keep = _window_codes(k), _window_keep(n_qubits, k, periodic)

@@ -73,6 +73,8 @@ DENSE_BFS_QUBITS = 14
 DENSE_CHUNK = 2**16
 #: Default batch of snapshots of the MPS sampler (keeps a batch's arrays in cache).
 MPS_CHUNK = 512
+#: Most memory (bytes) the int8 ``bits`` and ``recipes`` of one shadow may take.
+MAX_SHADOW_BYTES = 8 * 2**30
 #: Bond dimension up to which BLAS runs single-threaded in the MPS sampler (the per-site
 #: products are small; multi-threaded BLAS costs more in start-up than it saves there, up to
 #: ~10 ms a call measured on 2 busy cores). The dense sampler always runs single-threaded.
@@ -93,6 +95,18 @@ def _check_seed(seed) -> int:
     if seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed}.")
     return int(seed)
+
+
+def _check_shadow_size(n_snapshots: int, n_qubits: int) -> None:
+    """Refuse, before drawing anything, a shadow whose ``bits`` and ``recipes`` would exceed
+    :data:`MAX_SHADOW_BYTES`."""
+    size = 2 * n_snapshots * n_qubits
+    if size > MAX_SHADOW_BYTES:
+        raise ValueError(
+            f"{n_snapshots} snapshots of {n_qubits} qubits take {size / 2**30:.1f} GiB "
+            f"(limit {MAX_SHADOW_BYTES / 2**30:.0f} GiB, MAX_SHADOW_BYTES); sample fewer "
+            "snapshots, in several shadows if needed (concatenate joins them)."
+        )
 
 
 def _outcomes(n0, n1, g_re, g_im, basis, u):
@@ -389,6 +403,7 @@ def sample_shadow(
         state = MPS.from_tenpy(state)
     if isinstance(state, MPS):
         n = state.n_qubits
+        _check_shadow_size(t_total, n)
         batch = int(chunk) if chunk is not None else MPS_CHUNK
         mats = _site_matrices(state)
         s0 = np.asarray(state.schmidt[0], dtype=np.float64)
@@ -400,6 +415,7 @@ def sample_shadow(
     else:
         psi = _dense_vector(state)
         n = psi.size.bit_length() - 1
+        _check_shadow_size(t_total, n)
         batch = int(chunk) if chunk is not None else DENSE_CHUNK
 
         def run(rec, u):

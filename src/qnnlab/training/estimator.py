@@ -1,30 +1,49 @@
-"""A scikit-learn style binary classifier of quantum states with a QCNN.
+"""A scikit-learn compatible binary classifier of quantum states with a QCNN.
 
-Follows scikit-learn's estimator conventions without importing it: ``__init__`` only stores
-hyperparameters, ``fit`` learns attributes with a trailing underscore, ``get_params`` /
-``set_params`` expose the constructor arguments (so ``sklearn.base.clone`` and
-``type(est)(**est.get_params())`` work).
+Follows scikit-learn's estimator contract without importing it (scikit-learn is an optional
+dependency, and importing it costs seconds): ``__init__`` only stores hyperparameters, ``fit``
+validates its inputs and learns attributes with a trailing underscore, ``get_params`` /
+``set_params`` expose the constructor arguments (so ``sklearn.base.clone`` works), and
+``__sklearn_tags__`` describes the estimator to scikit-learn >= 1.6 (a binary classifier of
+dense 2-D input). Inheriting from ``sklearn.base.BaseEstimator`` would make scikit-learn a hard
+dependency; the protocol methods are all that ``cross_val_score``, ``GridSearchCV``,
+``Pipeline`` and ``check_estimator`` need.
 
 Model: ``<Z>`` on the QCNN's last qubit, ``e(psi) = <psi| U(theta)^dag Z U(theta) |psi>``;
 ``P(classes_[1] | psi) = (1 + e)/2`` and the prediction is ``classes_[1]`` iff ``e > 0``.
+
+Inputs. By default each row of ``X`` must already be a normalised state of ``n >= 2`` qubits
+(``2**n`` entries). With ``pad_and_normalize=True`` each row is a feature vector of any length
+``d >= 1``, embedded as PennyLane's ``AmplitudeEmbedding(pad_with=0, normalize=True)`` does:
+
+    psi = (x_1, ..., x_d, 0, ..., 0) / ||x||_2,   2**n entries,
+    n = n_qubits, or the smallest n >= 2 with 2**n >= d.
+
+The embedding discards the norm of ``x``, so ``x`` and ``c x`` (``c > 0``) are the same state.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import sys
+import warnings
 
 import jax.numpy as jnp
 import numpy as np
+import scipy.sparse
 
 from qnnlab.engines.statevector import StatevectorEngine
 from qnnlab.models.qcnn import qcnn, qcnn_readout
-from qnnlab.training.fit import evaluate, fit, init_params, predict_expvals
+from qnnlab.training.fit import batch_bucket, evaluate, fit, init_params, predict_expvals
 from qnnlab.training.losses import get_loss
 from qnnlab.training.splits import train_val_test_split
 
 #: Normalisation tolerance for input states, ``| ||psi||^2 - 1 | <= NORM_TOL``.
 NORM_TOL = 1e-4
+
+#: Fewest qubits a QCNN takes (``qcnn(n)`` needs ``n >= 2``), so states have at least 4 entries.
+MIN_QUBITS = 2
 
 
 @functools.lru_cache(maxsize=16)
@@ -34,29 +53,122 @@ def _cached_model(n: int, kwargs_items: tuple, dtype: str):
     return circuit, engine, engine.expval_fn(qcnn_readout(circuit))
 
 
-def _build_model(n: int, model_kwargs, dtype):
-    """``(circuit, engine, model_fn)`` for ``qcnn(n, **model_kwargs)``.
+def _build_model(n: int, kwargs_items: tuple, dtype):
+    """``(circuit, engine, model_fn)`` for ``qcnn(n, **dict(kwargs_items))``.
 
-    Cached when the arguments are hashable, so refits and clones reuse the compiled step (the
-    circuit object is then shared between estimators: treat ``circuit_`` as read-only).
+    Cached when the arguments are hashable, so refits, clones and unpickled estimators reuse the
+    compiled step (the circuit object is then shared between estimators: treat ``circuit_`` as
+    read-only).
     """
-    items = tuple(sorted((model_kwargs or {}).items()))
     try:
-        hash((items, dtype))
+        hash((kwargs_items, dtype))
     except TypeError:
-        return _cached_model.__wrapped__(n, items, dtype)
-    return _cached_model(n, items, dtype)
+        return _cached_model.__wrapped__(n, kwargs_items, dtype)
+    return _cached_model(n, kwargs_items, dtype)
+
+
+def _sklearn_exceptions():
+    """``sklearn.exceptions`` if scikit-learn is already imported, else ``None`` (never imports
+    it: code that catches scikit-learn's exception classes has imported scikit-learn)."""
+    return sys.modules.get("sklearn.exceptions")
 
 
 class NotFittedError(ValueError, AttributeError):
-    """The estimator was used before ``fit`` (as scikit-learn's ``NotFittedError``)."""
+    """The estimator was used before ``fit`` (as scikit-learn's ``NotFittedError``).
+
+    When scikit-learn is imported, the raised error is also an instance of
+    ``sklearn.exceptions.NotFittedError``, so ``except`` clauses written for either catch it.
+    """
+
+
+@functools.cache
+def _not_fitted_class(sklearn_class: type) -> type:
+    return type(
+        "NotFittedError",
+        (NotFittedError, sklearn_class),
+        {
+            "__module__": __name__,
+            "__doc__": NotFittedError.__doc__,
+            "__reduce__": lambda self: (_not_fitted_error, self.args),
+        },
+    )
+
+
+def _not_fitted_error(message: str) -> NotFittedError:
+    sk = _sklearn_exceptions()
+    cls = NotFittedError if sk is None else _not_fitted_class(sk.NotFittedError)
+    return cls(message)
+
+
+def _column_vector_warning(message: str) -> None:
+    sk = _sklearn_exceptions()
+    warnings.warn(message, UserWarning if sk is None else sk.DataConversionWarning, stacklevel=3)
+
+
+def _validate_labels(y, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(classes, y01)`` for binary labels ``y`` of ``m`` samples.
+
+    Checks: ``y`` is given, holds one label per sample (a column vector is raveled with a
+    warning, as in scikit-learn), is not complex, has no NaN/inf and no non-integer floats
+    (a regression target), and holds exactly two distinct, sortable labels.
+    """
+    if y is None:
+        raise ValueError(
+            "QCNNClassifier requires y to be passed, but the target y is None; pass the labels, "
+            "or a qnnlab Dataset as X (its labels are then used)."
+        )
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape == (m, 1):
+        _column_vector_warning(
+            "A column-vector y was passed when a 1d array was expected. Please change the shape "
+            "of y to (n_samples,), for example using ravel()."
+        )
+        y = y.ravel()
+    if y.shape != (m,):
+        raise ValueError(f"y must have shape ({m},) (one label per state), got {y.shape}.")
+    if np.iscomplexobj(y):
+        raise ValueError(
+            f"Complex data not supported for the labels y (dtype {y.dtype}); use integer or "
+            "string class labels."
+        )
+    if y.dtype.kind == "f":
+        if not np.all(np.isfinite(y)):
+            raise ValueError("y contains NaN or inf; every sample needs a finite class label.")
+        if np.any(y != np.round(y)):
+            raise ValueError(
+                "Unknown label type: continuous (y holds non-integer floats such as "
+                f"{y[y != np.round(y)][0]!r}); QCNNClassifier needs discrete class labels, "
+                "e.g. threshold a regression target into two classes."
+            )
+    try:
+        classes = np.unique(y)
+    except TypeError as exc:
+        raise ValueError(
+            f"the labels y cannot be sorted ({exc}); use labels of one type (all strings or all "
+            "numbers)."
+        ) from None
+    if len(classes) == 1:
+        raise ValueError(
+            f"y holds one class ({classes.tolist()[0]!r}); a classifier needs samples of at least "
+            "two classes: add samples of the other class to the training set (with "
+            "cross-validation, split with a stratified splitter such as StratifiedKFold so that "
+            "every fold holds both)."
+        )
+    if len(classes) > 2:
+        raise ValueError(
+            f"Only binary classification is supported: QCNNClassifier reads one qubit, but y "
+            f"holds {len(classes)} classes ({classes[:5].tolist()}); map them to two labels, or "
+            "train one classifier per class (e.g. sklearn.multiclass.OneVsRestClassifier)."
+        )
+    return classes, (y == classes[1]).astype(np.int32)
 
 
 class QCNNClassifier:
     """Binary classifier of ``n``-qubit pure states by a QCNN (:func:`qnnlab.models.qcnn`).
 
     Args:
-        n_qubits: number of qubits; ``None`` infers it from ``X`` (``2**n`` columns).
+        n_qubits: number of qubits; ``None`` infers it from ``X`` (``2**n`` columns, or with
+            ``pad_and_normalize`` the smallest ``n >= 2`` with ``2**n >= n_features``).
         model_kwargs: extra keyword arguments forwarded to ``qcnn(n_qubits, **model_kwargs)``.
         loss: ``"mse"`` or ``"bce"`` (:mod:`qnnlab.training.losses`).
         learning_rate, epochs, batch_size: Adam step size, passes, rows per step.
@@ -65,9 +177,25 @@ class QCNNClassifier:
         patience: early stopping on the validation loss (best parameters are restored).
         seed: seeds ``theta0 ~ Uniform[0, 2 pi)``, the validation split and the batch order.
         dtype: ``"complex64"`` or ``"complex128"`` (the engine's precision).
+        pad_and_normalize: treat the rows of ``X`` as classical feature vectors of any length
+            and amplitude-embed them (zero-pad to ``2**n`` entries, divide by the L2 norm; module
+            docstring) instead of requiring normalised states. Off by default: quantum data
+            must arrive as states, and a wrong norm is then an error, not silently fixed.
 
-    Fitted attributes: ``classes_`` (the two labels, sorted), ``n_qubits_``, ``circuit_``,
-    ``params_``, ``history_`` (see :class:`qnnlab.training.FitResult`), ``fit_result_``.
+    Input checks (``fit`` and every prediction method): ``X`` is a dense, non-empty 2-D numeric
+    array (a list of rows, or a qnnlab ``Dataset``) with finite entries; its rows are normalised
+    states of ``2**n`` entries (or, with ``pad_and_normalize``, non-zero vectors of at most
+    ``2**n_qubits`` entries); after ``fit``, ``X`` must have ``n_features_in_`` columns.
+
+    Fitted attributes: ``classes_`` (the two labels, sorted), ``n_features_in_`` (columns of
+    ``X``), ``n_qubits_``, ``circuit_``, ``engine_``, ``params_``, ``history_`` (see
+    :class:`qnnlab.training.FitResult`), ``fit_result_``.
+
+    Example::
+
+        from sklearn.model_selection import cross_val_score
+        cross_val_score(QCNNClassifier(epochs=30), X_states, y, cv=5)
+        cross_val_score(QCNNClassifier(pad_and_normalize=True), X_features, y, cv=5)
     """
 
     def __init__(
@@ -83,6 +211,7 @@ class QCNNClassifier:
         patience=None,
         seed=0,
         dtype="complex64",
+        pad_and_normalize=False,
     ):
         self.n_qubits = n_qubits
         self.model_kwargs = model_kwargs
@@ -94,6 +223,7 @@ class QCNNClassifier:
         self.patience = patience
         self.seed = seed
         self.dtype = dtype
+        self.pad_and_normalize = pad_and_normalize
 
     # ------------------------------------------------------------------ scikit-learn protocol
     @classmethod
@@ -125,23 +255,97 @@ class QCNNClassifier:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params(deep=False).items())
         return f"{type(self).__name__}({args})"
 
+    def __sklearn_tags__(self):
+        """scikit-learn (>= 1.6) estimator tags: a binary classifier of dense 2-D numeric input
+        that rejects NaN and needs ``y``. Only scikit-learn calls this, so importing it is free."""
+        from sklearn.utils import ClassifierTags, InputTags, Tags, TargetTags
+
+        return Tags(
+            estimator_type="classifier",
+            target_tags=TargetTags(required=True),
+            # poor_score: a QCNN is not a general-purpose classifier of classical features;
+            # amplitude embedding keeps only the direction of a feature vector, and the
+            # directions of scikit-learn's make_blobs test classes overlap (accuracy ~0.82,
+            # below the 0.83 its checks expect of a "reasonable" classifier).
+            classifier_tags=ClassifierTags(multi_class=False, poor_score=True),
+            input_tags=InputTags(two_d_array=True, sparse=False, allow_nan=False),
+        )
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "params_")
+
+    def __getstate__(self) -> dict:
+        # The compiled model is rebuilt (from the cache) on unpickling; the rest pickles.
+        state = self.__dict__.copy()
+        for attr in ("circuit_", "engine_", "_model_fn"):
+            state.pop(attr, None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if "_model_spec" in state:
+            self.circuit_, self.engine_, self._model_fn = _build_model(*state["_model_spec"])
+
     # ------------------------------------------------------------------ input handling
-    def _states(self, X, n_qubits=None) -> np.ndarray:
+    def _as_2d(self, X) -> np.ndarray:
+        """``X`` as a dense, non-empty, finite 2-D numeric array (rows not yet checked as
+        states). A qnnlab ``Dataset`` gives its dense states; sparse input is refused."""
         if hasattr(X, "dense_states"):
             X = X.dense_states()
+        if scipy.sparse.issparse(X):
+            raise ValueError(
+                "X is a sparse matrix, and sparse input is not supported: pass dense rows "
+                "(X.toarray())."
+            )
         X = np.asarray(X)
+        if X.dtype == object:
+            # Python numbers (e.g. rows of X.tolist()); anything else raises NumPy's TypeError
+            # "float() argument must be a string or a real number, not 'dict'".
+            has_complex = any(isinstance(v, complex) for v in X.flat)
+            try:
+                X = np.asarray(X, dtype=np.complex128 if has_complex else np.float64)
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"X must hold numbers; converting it failed: {exc}") from None
         if not np.issubdtype(X.dtype, np.number):
-            raise ValueError(f"X must hold numeric state vectors, got dtype {X.dtype}.")
+            raise ValueError(f"X must hold numeric values, got dtype {X.dtype}.")
         if X.ndim != 2 or X.shape[0] == 0:
             raise ValueError(
-                f"X must be a non-empty (M, 2**n) array (or list) of state vectors, got shape "
-                f"{X.shape}."
+                f"X must be a non-empty 2-D array (n_samples, n_features) of {self._rows}, got "
+                f"shape {X.shape}. Reshape your data with X.reshape(1, -1) if it is one sample."
             )
+        if X.shape[1] == 0:
+            raise ValueError(
+                f"X has 0 feature(s) (shape={X.shape}) while a minimum of 1 is required."
+            )
+        if hasattr(self, "n_features_in_") and X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input (the number of columns seen in fit)."
+            )
+        finite = np.isfinite(X).all(axis=1)
+        if not finite.all():
+            raise ValueError(
+                f"X contains NaN or inf (first in row {np.flatnonzero(~finite)[0]}); "
+                f"{self._rows} must be finite: drop or repair those rows."
+            )
+        return X
+
+    @property
+    def _rows(self) -> str:
+        return "feature vectors" if self.pad_and_normalize else "state vectors"
+
+    def _states(self, X, n_qubits) -> np.ndarray:
+        """The ``(M, 2**n)`` states of the checked 2-D array ``X`` (of ``n_qubits`` qubits
+        unless None): amplitude-embedded with ``pad_and_normalize``, else checked to be
+        normalised states of ``2**n`` entries."""
+        if self.pad_and_normalize:
+            return self._embed(X, n_qubits)
         dim = X.shape[1]
         n = dim.bit_length() - 1
-        if dim < 4 or dim != 2**n:
+        if dim < 2**MIN_QUBITS or dim != 2**n:
             raise ValueError(
-                f"each state must have 2**n entries with n >= 2 qubits, got {dim} columns."
+                f"each state must have 2**n entries with n >= {MIN_QUBITS} qubits, got {dim} "
+                "columns; for classical feature vectors use pad_and_normalize=True."
             )
         if n_qubits is not None and n != n_qubits:
             raise ValueError(
@@ -152,45 +356,74 @@ class QCNNClassifier:
         bad = np.flatnonzero(np.abs(norms - 1.0) > NORM_TOL)
         if bad.size:
             raise ValueError(
-                f"states must be normalised; row {bad[0]} has squared norm {norms[bad[0]]:.6g}."
+                f"states must be normalised; row {bad[0]} has squared norm {norms[bad[0]]:.6g}. "
+                "To embed unnormalised feature vectors use pad_and_normalize=True."
             )
         return X
 
+    @staticmethod
+    def _embed(X: np.ndarray, n_qubits) -> np.ndarray:
+        """Amplitude embedding: zero-pad rows to ``2**n`` entries and L2-normalise them."""
+        dim = X.shape[1]
+        if n_qubits is None:
+            n_qubits = max(MIN_QUBITS, (dim - 1).bit_length())
+        elif dim > 2**n_qubits:
+            raise ValueError(
+                f"X has {dim} features, more than the 2**{n_qubits} = {2**n_qubits} amplitudes "
+                f"of {n_qubits} qubits; raise n_qubits to at least {(dim - 1).bit_length()} or "
+                "leave it None."
+            )
+        scale = np.max(np.abs(X), axis=1)  # divide by it first: no overflow in the norm
+        zero = np.flatnonzero(scale == 0)
+        if zero.size:
+            raise ValueError(
+                f"row {zero[0]} of X is all zeros and cannot be normalised to a state; drop it "
+                "or add a constant feature."
+            )
+        X = X / scale[:, None]
+        out = np.zeros((X.shape[0], 2**n_qubits), dtype=np.result_type(X.dtype, np.float64))
+        out[:, :dim] = X / np.linalg.norm(X, axis=1)[:, None]
+        return out
+
+    def _reset(self) -> None:
+        """Forget a previous fit (a refit that fails validation leaves the estimator unfitted)."""
+        for attr in [a for a in vars(self) if a.endswith("_") and not a.startswith("__")]:
+            delattr(self, attr)
+        for attr in ("_model_fn", "_model_spec"):
+            self.__dict__.pop(attr, None)
+
     def _check_fitted(self) -> None:
         if not hasattr(self, "params_"):
-            raise NotFittedError(
+            raise _not_fitted_error(
                 f"this {type(self).__name__} instance is not fitted yet; call fit(X, y) first."
             )
 
-    def _encode_labels(self, y, m: int) -> np.ndarray:
-        y = np.asarray(y)
-        if y.shape != (m,):
-            raise ValueError(f"y must have shape ({m},) (one label per state), got {y.shape}.")
-        classes = np.unique(y)
-        if len(classes) != 2:
-            raise ValueError(
-                f"QCNNClassifier is a binary classifier: y must hold exactly 2 distinct labels, "
-                f"got {len(classes)} ({classes[:5].tolist()})."
-            )
-        self.classes_ = classes
-        return (y == classes[1]).astype(np.int32)
-
     # ------------------------------------------------------------------ estimator API
     def fit(self, X, y=None) -> QCNNClassifier:
-        """Learn ``params_`` on states ``X`` (array, list of states, or a qnnlab ``Dataset``,
-        whose ``labels`` are used when ``y`` is None) with binary labels ``y``."""
-        if y is None:
-            if not hasattr(X, "labels"):
-                raise ValueError("y is required unless X is a qnnlab Dataset with labels.")
+        """Learn ``params_`` on ``X`` (states, or feature vectors with ``pad_and_normalize``;
+        an array, a list of rows, or a qnnlab ``Dataset``, whose ``labels`` are used when
+        ``y`` is None) with two-class labels ``y`` (any sortable labels: ints, strings, ...)."""
+        if y is None and hasattr(X, "labels"):
             y = X.labels
-        X = self._states(X, self.n_qubits)
+        self._reset()
+        n_qubits = self.n_qubits
+        if n_qubits is not None and (
+            isinstance(n_qubits, bool)
+            or not isinstance(n_qubits, int | np.integer)
+            or n_qubits < MIN_QUBITS
+        ):
+            raise ValueError(
+                f"n_qubits must be an integer >= {MIN_QUBITS} or None, got {n_qubits!r}."
+            )
+        X = self._as_2d(X)
+        n_features = X.shape[1]
+        X = self._states(X, None if n_qubits is None else int(n_qubits))
+        classes, y01 = _validate_labels(y, X.shape[0])
         get_loss(self.loss)
-        for attr in ("params_", "history_", "fit_result_"):
-            self.__dict__.pop(attr, None)
-        y01 = self._encode_labels(y, X.shape[0])
         n = X.shape[1].bit_length() - 1
-        circuit, engine, model_fn = _build_model(n, self.model_kwargs, self.dtype)
-        Xd = jnp.asarray(X, dtype=engine.dtype)
+        spec = (n, tuple(sorted((self.model_kwargs or {}).items())), self.dtype)
+        circuit, engine, model_fn = _build_model(*spec)
+        Xd = np.asarray(X, dtype=engine.dtype)  # batches are cut on the host (no compiles)
         fit_kwargs = {}
         if self.validation_fraction:
             train, val, _ = train_val_test_split(
@@ -212,20 +445,30 @@ class QCNNClassifier:
             patience=self.patience,
             **fit_kwargs,
         )
+        self.classes_ = classes
+        self.n_features_in_ = n_features
         self.n_qubits_ = n
         self.circuit_ = circuit
         self.engine_ = engine
         self._model_fn = model_fn
+        self._model_spec = spec
+        # predictions run in chunks of the rows fit compiled for, reusing that program
+        self._predict_rows = batch_bucket(Xd.shape[0], self.batch_size)
         self.fit_result_ = result
         self.history_ = result.history
         self.params_ = result.params
         return self
 
+    def _fitted_states(self, X) -> jnp.ndarray:
+        self._check_fitted()
+        X = self._states(self._as_2d(X), self.n_qubits_)
+        return np.asarray(X, dtype=self.engine_.dtype)
+
     def decision_function(self, X) -> np.ndarray:
         """``<Z>`` per state, in ``[-1, 1]``; positive values predict ``classes_[1]``."""
-        self._check_fitted()
-        X = jnp.asarray(self._states(X, self.n_qubits_), dtype=self.engine_.dtype)
-        e = predict_expvals(self._model_fn, self.params_, X, batch_size=max(self.batch_size, 1))
+        X = self._fitted_states(X)
+        rows = getattr(self, "_predict_rows", self.batch_size)
+        e = predict_expvals(self._model_fn, self.params_, X, batch_size=rows)
         return np.asarray(e, dtype=np.float64)
 
     def predict_proba(self, X) -> np.ndarray:
@@ -248,13 +491,20 @@ class QCNNClassifier:
 
     def evaluate(self, X, y, *, shots=None, seed=None) -> dict[str, float]:
         """Loss and accuracy on ``(X, y)``, optionally from ``shots``-shot estimates."""
-        self._check_fitted()
+        X = self._fitted_states(X)
         y = np.asarray(y)
         unknown = ~np.isin(y, self.classes_)
         if unknown.any():
             raise ValueError(f"labels {np.unique(y[unknown])[:5].tolist()} were not seen in fit.")
-        X = jnp.asarray(self._states(X, self.n_qubits_), dtype=self.engine_.dtype)
         y01 = (y == self.classes_[1]).astype(np.int32)
+        rows = getattr(self, "_predict_rows", self.batch_size)
         return evaluate(
-            self._model_fn, self.params_, X, y01, loss=self.loss, shots=shots, seed=seed
+            self._model_fn,
+            self.params_,
+            X,
+            y01,
+            loss=self.loss,
+            shots=shots,
+            seed=seed,
+            batch_size=rows,
         )

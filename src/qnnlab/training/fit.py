@@ -11,13 +11,17 @@ with ``l`` a loss of :mod:`qnnlab.training.losses`.
 
 Mini-batches. Each epoch draws a permutation of the training indices from
 ``numpy.random.default_rng(seed)`` (one generator per fit, so the batch order is reproducible)
-and cuts it into ``ceil(M / batch_size)`` batches of exactly ``batch_size`` rows; the last one is
-**padded** with the first indices of the permutation at weight ``w = 0``. Shapes stay static
-(one compilation), every sample is used once per epoch, and the padded rows do not change the
-loss or its gradient. A ``batch_size >= M`` gives full-batch gradient descent (batch = ``M``).
+and cuts it into ``ceil(M / B)`` batches of exactly ``B = batch_bucket(M, batch_size)`` rows
+(``batch_size``, or the next power of two ``>= M`` when that is smaller); the last one is
+**padded** with the first indices of the permutation at weight ``w = 0``. Every sample is used
+once per epoch and the padded rows do not change the loss or its gradient. A ``batch_size >= M``
+gives full-batch gradient descent. Shapes depend only on the bucket, so fits on datasets of
+other sizes reuse the compiled step; batches are gathered on the host (NumPy), so no per-shape
+indexing programs are compiled either.
 
 Metrics. After each epoch the whole training set (and the validation set, if given) is
-evaluated with the current parameters; ``history`` holds these epoch-end values, not running
+evaluated with the current parameters, in chunks of ``B`` rows by one compiled program that
+returns the weighted loss and accuracy sums; ``history`` holds these epoch-end values, not running
 means over the batches. With ``eval_shots`` the validation metrics use finite-shot estimates
 (:func:`evaluate`); training metrics stay exact.
 """
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +42,7 @@ import optax
 
 from qnnlab.circuits.paulis import PauliSum
 from qnnlab.engines.shots import as_key, check_shots, sample_from_exact
+from qnnlab.runtime.caches import default_compilation_cache
 from qnnlab.training.losses import accuracy, get_loss
 
 HISTORY_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc", "time")
@@ -120,6 +126,13 @@ def _apply_model(model_fn, theta, X):
     return model_fn(theta, X)
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def _chunk_scores(loss_fn, e, y, weights):
+    """``(sum_i w_i l_i, sum_i w_i [correct_i])`` over one padded chunk of outputs ``e``."""
+    total = jnp.sum(weights)
+    return loss_fn(e, y, weights) * total, accuracy(e, y, weights) * total
+
+
 def _as_labels(y, n: int, name: str) -> np.ndarray:
     y = np.asarray(y)
     if y.shape != (n,):
@@ -130,22 +143,52 @@ def _as_labels(y, n: int, name: str) -> np.ndarray:
 
 
 def _as_states(X, name: str):
-    X = jnp.asarray(X)
+    """``X`` as an array (a JAX array stays one; anything else becomes a NumPy array)."""
+    X = X if isinstance(X, jax.Array) else np.asarray(X)
     if X.ndim != 2 or X.shape[0] == 0:
         raise ValueError(f"{name} must be a non-empty (M, 2**k) batch of states, got {X.shape}.")
     return X
 
 
+def batch_bucket(m: int, batch_size: int) -> int:
+    """Rows per compiled batch for ``m`` samples: ``batch_size``, or the smallest power of two
+    ``>= m`` when that is smaller (so datasets of nearby sizes share one compiled program)."""
+    return min(batch_size, 1 << max(m - 1, 0).bit_length())
+
+
+def _padded_chunks(m: int, chunk: int):
+    """``(row indices, weights)`` of ``ceil(m / chunk)`` chunks of exactly ``chunk`` rows; the
+    last chunk is padded with row 0 at weight 0."""
+    n_chunks = math.ceil(m / chunk)
+    rows = np.zeros(n_chunks * chunk, dtype=np.int64)
+    rows[:m] = np.arange(m)
+    weights = np.zeros(n_chunks * chunk, dtype=np.float32)
+    weights[:m] = 1.0
+    return rows.reshape(n_chunks, chunk), weights.reshape(n_chunks, chunk)
+
+
 def _chunked(fn, X, chunk: int):
     """``fn`` over rows of ``X`` in chunks of exactly ``chunk`` rows (the last one padded with
-    copies of row 0, dropped from the output), so ``fn`` compiles for one shape only."""
+    copies of row 0, dropped from the output), so ``fn`` compiles for one shape only. Chunks
+    are cut on the host."""
     m = X.shape[0]
-    n_chunks = math.ceil(m / chunk)
-    pad = n_chunks * chunk - m
-    if pad:
-        X = jnp.concatenate([X, jnp.broadcast_to(X[:1], (pad, *X.shape[1:]))])
-    outs = [fn(X[i * chunk : (i + 1) * chunk]) for i in range(n_chunks)]
-    return jnp.concatenate(outs)[:m]
+    X_host = np.asarray(X)
+    rows, _ = _padded_chunks(m, chunk)
+    outs = [np.asarray(fn(X_host[r])) for r in rows]
+    return jnp.asarray(np.concatenate(outs)[:m])
+
+
+def _scores(model_fn, loss_fn, theta, X_host, y_host, chunk: int) -> tuple[float, float]:
+    """Loss and accuracy of the whole set ``(X_host, y_host)``, chunk by chunk (the model runs
+    the same compiled program as :func:`predict_expvals` with ``batch_size=chunk``)."""
+    rows, weights = _padded_chunks(X_host.shape[0], chunk)
+    loss_sum = correct = 0.0
+    for r, w in zip(rows, weights, strict=True):
+        e = _apply_model(model_fn, theta, X_host[r])
+        l_sum, c_sum = _chunk_scores(loss_fn, e, y_host[r], w.astype(e.dtype))
+        loss_sum += float(l_sum)
+        correct += float(c_sum)
+    return loss_sum / X_host.shape[0], correct / X_host.shape[0]
 
 
 def predict_expvals(model_fn, theta, X, *, batch_size: int = 64, shots=None, seed=None):
@@ -211,6 +254,7 @@ def fit(
         eval_shots: estimate validation metrics with this many shots (seeded by
             ``fold_in(key(seed), epoch)``); ``None`` for exact values.
     """
+    default_compilation_cache()
     loss_fn = get_loss(loss)
     X = _as_states(X, "X")
     m = X.shape[0]
@@ -220,7 +264,7 @@ def fit(
         if X_val is None or y_val is None:
             raise ValueError("give both X_val and y_val, or neither.")
         X_val = _as_states(X_val, "X_val")
-        y_val = jnp.asarray(_as_labels(y_val, X_val.shape[0], "y_val"))
+        y_val = _as_labels(y_val, X_val.shape[0], "y_val")
     if patience is not None:
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
             raise ValueError(f"patience must be a positive integer or None, got {patience!r}.")
@@ -241,21 +285,30 @@ def fit(
     opt_state = optimizer.init(theta)
     if default_optimizer:
         opt_state.hyperparams["learning_rate"] = jnp.asarray(learning_rate, dtype=theta.dtype)
-    y_dev = jnp.asarray(y_np)
-    batch = min(batch_size, m)
+    X_host = np.asarray(X)
+    batch = batch_bucket(m, batch_size)
     n_batches = math.ceil(m / batch)
     pad = n_batches * batch - m
-    weights = np.ones(n_batches * batch, dtype=np.float32)
+    weights = np.ones(n_batches * batch, dtype=np.asarray(theta).dtype)
     if pad:
         weights[m:] = 0.0
-    weights = jnp.asarray(weights.reshape(n_batches, batch), dtype=theta.dtype)
+    weights = weights.reshape(n_batches, batch)
+    if has_val:
+        X_val_host, y_val_host = np.asarray(X_val), np.asarray(y_val)
 
     def metrics(t, Xs, ys, key=None):
+        if key is None:
+            return _scores(model_fn, loss_fn, t, Xs, ys, batch)
         e = _chunked(lambda xb: _apply_model(model_fn, t, xb), Xs, batch)
-        if key is not None:
-            e = shot_estimate(e, eval_shots, key)
+        e = shot_estimate(e, eval_shots, key)
         return float(loss_fn(e, ys, None)), float(accuracy(e, ys))
 
+    # The metrics program compiles on a second thread while the first step compiles here
+    # (XLA compiles one program on one core), so a fresh process waits for the longer one only.
+    warm_up = threading.Thread(
+        target=_scores, args=(model_fn, loss_fn, theta, X_host[:1], y_np[:1], batch), daemon=True
+    )
+    warm_up.start()
     rng = np.random.default_rng(seed)
     base_key = as_key(int(seed))
     history: dict[str, list[float]] = {k: [] for k in HISTORY_KEYS}
@@ -273,17 +326,18 @@ def fit(
         perm = rng.permutation(m)
         if pad:
             perm = np.concatenate([perm, perm[:pad]])
-        idx_all = jnp.asarray(perm.reshape(n_batches, batch))
+        idx_all = perm.reshape(n_batches, batch)
         for b in range(n_batches):
             idx = idx_all[b]
             theta, opt_state, _ = _train_step(
-                model_fn, loss_fn, optimizer, theta, opt_state, X[idx], y_dev[idx], weights[b]
+                model_fn, loss_fn, optimizer, theta, opt_state, X_host[idx], y_np[idx], weights[b]
             )
-        train_loss, train_acc = metrics(theta, X, y_dev)
+        warm_up.join()
+        train_loss, train_acc = metrics(theta, X_host, y_np)
         val_loss = val_acc = math.nan
         if has_val:
             key = jax.random.fold_in(base_key, epoch) if eval_shots is not None else None
-            val_loss, val_acc = metrics(theta, X_val, y_val, key)
+            val_loss, val_acc = metrics(theta, X_val_host, y_val_host, key)
         history["train_loss"].append(train_loss)
         history["train_acc"].append(train_acc)
         history["val_loss"].append(val_loss)

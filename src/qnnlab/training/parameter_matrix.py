@@ -54,6 +54,7 @@ from qnnlab.engines.perceptrons import (
 )
 from qnnlab.engines.validation import resolve_dtype
 from qnnlab.models.dqnn import DQNNArchitecture
+from qnnlab.runtime.caches import default_compilation_cache
 
 
 def partial_commutator(x, y, axes, q: int):
@@ -273,6 +274,7 @@ def train_parameter_matrix(
         first segment's time beyond the steady rate; with ``rounds <= chunk`` there is no steady
         rate to compare with, and it is the whole first segment).
     """
+    default_compilation_cache()
     if not (isinstance(chunk, int) and chunk >= 1):
         raise ValueError(f"chunk must be a positive integer, got {chunk!r}.")
     if not (isinstance(rounds, int) and rounds >= 0):
