@@ -36,7 +36,9 @@ test: lint
 	$(BIN)/python -m pytest -q
 
 bench: $(BENCH_STAMP)
-	$(BIN)/python benchmarks/qcnn_step.py
+	$(BIN)/python benchmarks/first_result.py
+	$(BIN)/python benchmarks/qcnn_step.py --qubits 12 --processes 5
+	$(BIN)/python benchmarks/qcnn_step.py --qubits 16,20 --processes 1
 	$(BIN)/python benchmarks/qcnn_training.py
 	$(BIN)/python benchmarks/variance_scan.py
 	$(BIN)/python benchmarks/dqnn_training.py

@@ -6,8 +6,18 @@ circuit is identical gate for gate in all three (``peers_qcnn.qcnn_gate_list`` a
 ``qnnlab.models.qcnn``: shared-weight SU(4) brick convolutions of 15 Pauli rotations, CRZ/CRX
 pooling, down to one qubit, Z readout), and the three losses are checked to agree before timing.
 
-Peak memory is XLA's own account of the compiled step (arguments + outputs + temporaries), so
-each framework is measured in isolation although all run in this one process.
+Peak memory is XLA's own account of the compiled step (arguments + outputs + temporaries).
+
+Fresh processes. The time of one compiled step differs from process to process (on two cores
+XLA's worker threads may share one core for a process's whole life, which halves its speed), so
+each framework is measured in ``--processes`` fresh interpreters (default 5), one after the
+other; every row prints the median and the range over them, the compile time is the cold
+(fresh-process) figure and the step time the warm one. A speed-up is the ratio of the medians,
+with the range from the peer's fastest process against qnnlab's slowest to the other way round,
+so no ratio rests on one lucky or unlucky draw. qnnlab pins XLA's worker threads one per core
+(:mod:`qnnlab.runtime.threads`) in every process, peers included (it is a property of the
+process, not of the circuit code); ``--no-pin`` measures without it, which shows the slow mode.
+``--processes 0`` runs everything in this one process, as before.
 
 Run: ``python benchmarks/qcnn_step.py`` (``make bench``). The last two lines are the speedups at
 12 qubits.
@@ -16,7 +26,10 @@ Run: ``python benchmarks/qcnn_step.py`` (``make bench``). The last two lines are
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -63,6 +76,109 @@ def compile_step(step, args):
     return compiled, seconds, peak
 
 
+def make_step(name: str, n: int):
+    if name == "qnnlab":
+        return make_qnnlab_step(n)
+    if name == "TensorCircuit-ng":
+        return peers_qcnn.make_tensorcircuit_step(n)
+    return peers_qcnn.make_pennylane_step(n)
+
+
+def measure(name: str, n: int, batch: int, repeats: int) -> dict:
+    """Compile and time one framework's step in this process."""
+    theta, psi, y = peers_qcnn.random_inputs(n, batch, seed=0)
+    theta, psi, y = jnp.asarray(theta), jnp.asarray(psi), jnp.asarray(y)
+    run, compile_seconds, mem = compile_step(make_step(name, n), (theta, psi, y))
+    per_step = peers_qcnn.time_step(run, (theta, psi, y), repeats)
+    loss, grad = run(theta, psi, y)
+    return {
+        "step_s": per_step,
+        "compile_s": compile_seconds,
+        "peak_bytes": mem,
+        "loss": float(loss),
+        "grad": np.asarray(grad, dtype=float).tolist(),
+    }
+
+
+def child(args) -> int:
+    from qnnlab.runtime.threads import spread_compute_threads
+
+    if not args.no_pin:
+        spread_compute_threads()
+    print(json.dumps(measure(args.child, args.child_qubits, args.batch, args.repeats)))
+    return 0
+
+
+def in_fresh_processes(name: str, n: int, args) -> list[dict]:
+    command = [sys.executable, __file__, "--child", name, "--child-qubits", str(n)]
+    command += ["--batch", str(args.batch), "--repeats", str(args.repeats)]
+    command += ["--no-pin"] if args.no_pin else []
+    runs = []
+    for _ in range(args.processes):
+        out = subprocess.run(command, capture_output=True, text=True, check=False)
+        if out.returncode != 0:
+            raise RuntimeError(f"{name} at {n} qubits failed:\n{out.stderr[-3000:]}")
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return runs
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):9.2f} [{min(values):.2f}-{max(values):.2f}]"
+
+
+def main_processes(args, sizes) -> int:
+    from qnnlab.runtime.threads import pinning_disabled_by_env
+
+    pinned = not args.no_pin and not pinning_disabled_by_env()
+    print(
+        f"jax {jax.__version__}, {os.cpu_count()} CPU cores; {args.processes} fresh processes "
+        f"per framework, worker threads {'pinned one per core' if pinned else 'not pinned'}"
+    )
+    print("median [min-max] over processes; step: warm, compile: cold (fresh process)")
+    speedups: dict[int, dict[str, float]] = {}
+    for n in sizes:
+        names = ["qnnlab"]
+        if n <= args.peers_max_qubits:
+            names += ["TensorCircuit-ng", "PennyLane"]
+        print(f"\n== {n} qubits, batch {args.batch}: forward + gradient of the MSE loss")
+        results = {}
+        for name in names:
+            runs = in_fresh_processes(name, n, args)
+            results[name] = runs
+            steps = [r["step_s"] * 1e3 for r in runs]
+            compiles = [r["compile_s"] for r in runs]
+            mem = runs[0]["peak_bytes"]
+            mem_text = "n/a" if mem is None else f"{mem / 2**20:.0f} MiB"
+            print(
+                f"{name:>17}: step {spread(steps)} ms   compile {spread(compiles)} s   "
+                f"peak memory {mem_text}",
+                flush=True,
+            )
+        ref = results["qnnlab"][0]
+        for name, runs in results.items():
+            diff = float(np.max(np.abs(np.asarray(runs[0]["grad"]) - np.asarray(ref["grad"]))))
+            if abs(runs[0]["loss"] - ref["loss"]) > 1e-4 or diff > 1e-3:
+                print(f"MISMATCH: {name} loss {runs[0]['loss']} vs {ref['loss']}, grad {diff}")
+                return 1
+        ours = [r["step_s"] for r in results["qnnlab"]]
+        speedups[n] = {}
+        for name, runs in results.items():
+            if name == "qnnlab":
+                continue
+            theirs = [r["step_s"] for r in runs]
+            ratio = statistics.median(theirs) / statistics.median(ours)
+            speedups[n][name] = ratio
+            print(
+                f"   qnnlab is {ratio:.1f}x faster than {name} at {n} qubits (range "
+                f"{min(theirs) / max(ours):.1f}-{max(theirs) / min(ours):.1f}x)"
+            )
+    if speedups.get(12):
+        print()
+        print(f"speedup vs TensorCircuit-ng: {speedups[12]['TensorCircuit-ng']:.1f} x")
+        print(f"speedup vs PennyLane: {speedups[12]['PennyLane']:.1f} x")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--qubits", default="12,16,20", help="qubit counts (default: %(default)s)")
@@ -75,8 +191,16 @@ def main() -> int:
         help="run the peers only up to this size: at 20 qubits their unrolled backprop graphs "
         "take very long to compile on 2 cores (default: %(default)s)",
     )
+    parser.add_argument("--processes", type=int, default=5, help="fresh processes per row")
+    parser.add_argument("--no-pin", action="store_true", help="leave XLA's threads unpinned")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--child-qubits", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        return child(args)
     sizes = [int(q) for q in args.qubits.split(",")]
+    if args.processes > 0:
+        return main_processes(args, sizes)
     print(f"jax {jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} CPU cores")
     speedups: dict[int, dict[str, float]] = {}
     for n in sizes:

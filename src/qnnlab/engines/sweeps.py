@@ -33,6 +33,11 @@ from qnnlab.engines.tensor_ops import pair_contraction
 #: Runs of fewer equal-size blocks than this are applied unrolled even by the scan sweep.
 MIN_SCAN_RUN = 3
 
+#: A segment whose index maps hold at most this many entries (blocks x 2**n) gets them as
+#: precomputed constants (two gathers per block, nothing else); larger ones compute them in the
+#: loop body from the qubit positions (no memory per block, a few integer passes more).
+MAX_TABLED_INDICES = 1 << 22
+
 
 def _insert_bits(r, bit_positions_ascending):
     """Spread ``r``'s bits to make room: a zero bit at each position (ascending order)."""
@@ -50,8 +55,9 @@ def _remove_bits(i, bit_positions_descending):
     return i
 
 
-def block_view_indices(qubits, n: int, m: int):
-    """``(gather_in, gather_out)`` for a block on ``qubits`` (an ``(m,)`` int array, traced).
+def block_view_indices(qubits, n: int, m: int, xp=jnp):
+    """``(gather_in, gather_out)`` for a block on ``qubits`` (an ``(m,)`` int array, traced, or
+    a NumPy array with ``xp=np``).
 
     ``x[gather_in].reshape(2**m, N / 2**m, ...)`` holds the block's basis index first (matrix
     order: ``qubits[0]`` most significant) and the other qubits' index second;
@@ -59,13 +65,13 @@ def block_view_indices(qubits, n: int, m: int):
     """
     n_rest = 2 ** (n - m)
     bits = (n - 1) - qubits  # bit position of each block qubit, matrix order
-    ascending = jnp.sort(bits)
-    flat = jnp.arange(2**n, dtype=jnp.int32)
+    ascending = xp.sort(bits)
+    flat = xp.arange(2**n, dtype=xp.int32)
     row, rest = flat // n_rest, flat % n_rest
     gather_in = _insert_bits(rest, [ascending[k] for k in range(m)])
     for k in range(m):
         gather_in = gather_in | (((row >> (m - 1 - k)) & 1) << bits[k])
-    out_row = jnp.zeros_like(flat)
+    out_row = xp.zeros_like(flat)
     for k in range(m):
         out_row = out_row | (((flat >> bits[k]) & 1) << (m - 1 - k))
     out_rest = _remove_bits(flat, [ascending[k] for k in range(m - 1, -1, -1)])
@@ -138,10 +144,25 @@ class ScanSweep:
         return out
 
     def _segment(self, start, stop):
-        """``(table, rows, qubits)`` of a segment: blocks of one size share one table."""
+        """``(table, rows, index source)`` of a segment (blocks of one size share one table).
+
+        The index source is the scan input that :meth:`_indices` turns into one block's index
+        maps: the maps themselves when they are small enough to store, else the qubits.
+        """
         rows = self.plan.block_rows[start:stop]
         qubits = np.asarray([b.qubits for b in self.plan.blocks[start:stop]], np.int32)
-        return rows[0][0], np.asarray([r for _, r in rows], np.int32), jnp.asarray(qubits)
+        n, m = self.plan.n_qubits, qubits.shape[1]
+        if (stop - start) * 2**n <= MAX_TABLED_INDICES:
+            maps = [block_view_indices(np.asarray(q), n, m, xp=np) for q in qubits]
+            source = (np.stack([g for g, _ in maps]), np.stack([o for _, o in maps]))
+        else:
+            source = jnp.asarray(qubits)
+        return rows[0][0], np.asarray([r for _, r in rows], np.int32), source
+
+    def _indices(self, source, m):
+        if isinstance(source, tuple):
+            return source
+        return block_view_indices(source, self.plan.n_qubits, m)
 
     def forward(self, tables, tensor):
         n = self.plan.n_qubits
@@ -151,14 +172,14 @@ class ScanSweep:
                 tensor = self.apply(tensor, tables[t][row], self.plan.blocks[start].qubits)
                 continue
             m = self.plan.blocks[start].n_qubits
-            t, rows, qubits = self._segment(start, stop)
+            t, rows, source = self._segment(start, stop)
 
             def body(flat, x, m=m):
-                matrix, qubits = x
-                gin, gout = block_view_indices(qubits, n, m)
+                matrix, source = x
+                gin, gout = self._indices(source, m)
                 return _apply_view(flat, matrix, gin, gout, 2**m), None
 
-            flat, _ = jax.lax.scan(body, tensor.reshape(2**n, -1), (tables[t][rows], qubits))
+            flat, _ = jax.lax.scan(body, tensor.reshape(2**n, -1), (tables[t][rows], source))
             tensor = flat.reshape(tensor.shape)
         return tensor
 
@@ -177,12 +198,12 @@ class ScanSweep:
                 lam = self.apply(lam, m_dag, axes)
                 continue
             m = self.plan.blocks[start].n_qubits
-            t, rows, qubits = self._segment(start, stop)
+            t, rows, source = self._segment(start, stop)
 
             def body(carry, x, m=m):
                 psi, adj = carry
-                matrix, qubits = x
-                gin, gout = block_view_indices(qubits, n, m)
+                matrix, source = x
+                gin, gout = self._indices(source, m)
                 m_dag = jnp.conj(matrix.T)
                 psi = _apply_view(psi, m_dag, gin, gout, 2**m)
                 grad = 2 * _pair_view(jnp.conj(adj), psi, gin, 2**m)
@@ -191,7 +212,7 @@ class ScanSweep:
 
             carry = (state.reshape(2**n, -1), lam.reshape(2**n, -1))
             (psi, adj), seg_grads = jax.lax.scan(
-                body, carry, (tables[t][rows], qubits), reverse=True
+                body, carry, (tables[t][rows], source), reverse=True
             )
             state, lam = psi.reshape(shape), adj.reshape(shape)
             grads[t] = grads[t].at[rows].add(seg_grads)
