@@ -14,9 +14,7 @@ each framework is measured in ``--processes`` fresh interpreters (default 5), on
 other; every row prints the median and the range over them, the compile time is the cold
 (fresh-process) figure and the step time the warm one. A speed-up is the ratio of the medians,
 with the range from the peer's fastest process against qnnlab's slowest to the other way round,
-so no ratio rests on one lucky or unlucky draw. qnnlab pins XLA's worker threads one per core
-(:mod:`qnnlab.runtime.threads`) in every process, peers included (it is a property of the
-process, not of the circuit code); ``--no-pin`` measures without it, which shows the slow mode.
+so no ratio rests on one lucky or unlucky draw.
 ``--processes 0`` runs everything in this one process, as before.
 
 Run: ``python benchmarks/qcnn_step.py`` (``make bench``). The last two lines are the speedups at
@@ -101,10 +99,6 @@ def measure(name: str, n: int, batch: int, repeats: int) -> dict:
 
 
 def child(args) -> int:
-    from qnnlab.runtime.threads import spread_compute_threads
-
-    if not args.no_pin:
-        spread_compute_threads()
     print(json.dumps(measure(args.child, args.child_qubits, args.batch, args.repeats)))
     return 0
 
@@ -112,7 +106,6 @@ def child(args) -> int:
 def in_fresh_processes(name: str, n: int, args) -> list[dict]:
     command = [sys.executable, __file__, "--child", name, "--child-qubits", str(n)]
     command += ["--batch", str(args.batch), "--repeats", str(args.repeats)]
-    command += ["--no-pin"] if args.no_pin else []
     runs = []
     for _ in range(args.processes):
         out = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -127,12 +120,9 @@ def spread(values: list[float]) -> str:
 
 
 def main_processes(args, sizes) -> int:
-    from qnnlab.runtime.threads import pinning_disabled_by_env
-
-    pinned = not args.no_pin and not pinning_disabled_by_env()
     print(
         f"jax {jax.__version__}, {os.cpu_count()} CPU cores; {args.processes} fresh processes "
-        f"per framework, worker threads {'pinned one per core' if pinned else 'not pinned'}"
+        "per framework"
     )
     print("median [min-max] over processes; step: warm, compile: cold (fresh process)")
     speedups: dict[int, dict[str, float]] = {}
@@ -192,7 +182,6 @@ def main() -> int:
         "take very long to compile on 2 cores (default: %(default)s)",
     )
     parser.add_argument("--processes", type=int, default=5, help="fresh processes per row")
-    parser.add_argument("--no-pin", action="store_true", help="leave XLA's threads unpinned")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--child-qubits", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()

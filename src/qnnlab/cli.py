@@ -455,10 +455,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command in ("variance", "reproduce"):
         from qnnlab.runtime.caches import enable_compilation_cache
-        from qnnlab.runtime.threads import spread_compute_threads
 
         enable_compilation_cache()
-        spread_compute_threads()
     try:
         return args.func(args)
     except (ValueError, OSError) as err:

@@ -28,7 +28,6 @@ from qnnlab.engines.density import DensityMatrixEngine
 from qnnlab.engines.gradients import parameter_shift_grad_fn
 from qnnlab.engines.perceptrons import expectation, gram
 from qnnlab.runtime.caches import default_compilation_cache
-from qnnlab.runtime.threads import spread_compute_threads
 from qnnlab.training.parameter_matrix import training_pairs
 
 GRADIENTS = ("autodiff", "parameter-shift")
@@ -67,7 +66,6 @@ def train_dqnn_gradient(
         theta0: initial parameters (default uniform in ``[0, 2 pi)`` from ``seed``).
     """
     default_compilation_cache()
-    spread_compute_threads()
     if gradient not in GRADIENTS:
         raise ValueError(f"gradient must be one of {GRADIENTS}, got {gradient!r}.")
     if not (isinstance(steps, int) and steps >= 0):

@@ -43,7 +43,6 @@ import optax
 from qnnlab.circuits.paulis import PauliSum
 from qnnlab.engines.shots import as_key, check_shots, sample_from_exact
 from qnnlab.runtime.caches import default_compilation_cache
-from qnnlab.runtime.threads import spread_compute_threads
 from qnnlab.training.losses import accuracy, get_loss
 
 HISTORY_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc", "time")
@@ -256,7 +255,6 @@ def fit(
             ``fold_in(key(seed), epoch)``); ``None`` for exact values.
     """
     default_compilation_cache()
-    spread_compute_threads()
     loss_fn = get_loss(loss)
     X = _as_states(X, "X")
     m = X.shape[0]

@@ -55,7 +55,6 @@ from qnnlab.engines.perceptrons import (
 from qnnlab.engines.validation import resolve_dtype
 from qnnlab.models.dqnn import DQNNArchitecture
 from qnnlab.runtime.caches import default_compilation_cache
-from qnnlab.runtime.threads import spread_compute_threads
 
 
 def partial_commutator(x, y, axes, q: int):
@@ -276,7 +275,6 @@ def train_parameter_matrix(
         rate to compare with, and it is the whole first segment).
     """
     default_compilation_cache()
-    spread_compute_threads()
     if not (isinstance(chunk, int) and chunk >= 1):
         raise ValueError(f"chunk must be a positive integer, got {chunk!r}.")
     if not (isinstance(rounds, int) and rounds >= 0):
