@@ -33,7 +33,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests benchmarks
 
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/first_result.py
