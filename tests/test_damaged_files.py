@@ -434,7 +434,10 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"),
+    reason="finds the worker processes through /proc, which only Linux has",
+)
 def test_process_runner_workers_exit_when_the_parent_is_killed(tmp_path):
     (tmp_path / "killhelper.py").write_text(
         textwrap.dedent(
@@ -492,7 +495,9 @@ def free_port() -> int:
 
 
 def test_an_unreachable_scheduler_fails_fast_with_the_address_and_the_fix(monkeypatch):
-    pytest.importorskip("distributed")
+    pytest.importorskip(
+        "distributed", reason="Dask is the cluster extra: pip install -e .[cluster]"
+    )
     address = f"tcp://127.0.0.1:{free_port()}"
     monkeypatch.setenv("QNNLAB_SCHEDULER_TIMEOUT", "0.5")
     start = time.monotonic()

@@ -16,7 +16,11 @@ import warnings
 import numpy as np
 import pytest
 
-sklearn = pytest.importorskip("sklearn", minversion="1.6")
+sklearn = pytest.importorskip(
+    "sklearn",
+    minversion="1.6",
+    reason="scikit-learn >= 1.6 is in the dev extra: pip install -e .[dev]",
+)
 
 from sklearn.base import clone, is_classifier  # noqa: E402
 from sklearn.exceptions import DataConversionWarning  # noqa: E402
@@ -304,7 +308,8 @@ def test_column_vector_y_is_raveled_with_a_warning(states, fitted):
 
 def test_array_errors(states, fitted):
     X, y = states
-    scipy_sparse = pytest.importorskip("scipy.sparse")
+    import scipy.sparse as scipy_sparse
+
     with pytest.raises(ValueError, match="sparse input is not supported"):
         QCNNClassifier().fit(scipy_sparse.csr_array(X.real), y)
     with pytest.raises(ValueError, match="Reshape your data"):

@@ -287,7 +287,10 @@ READERS = {"lines": read_lines, "openqasm3": read_openqasm3}
         "lines",
         pytest.param(
             "openqasm3",
-            marks=pytest.mark.skipif(not HAVE_OPENQASM3, reason="openqasm3[parser] not installed"),
+            marks=pytest.mark.skipif(
+                not HAVE_OPENQASM3,
+                reason="the OpenQASM 3 parser is in the dev extra: pip install -e .[dev]",
+            ),
         ),
     ]
 )

@@ -514,7 +514,9 @@ def test_sampler_input_checks():
 
 def test_agrees_with_pennylane_classical_shadow(seed):
     """PennyLane reads our bits/recipes the same way (layout and Y sign): plain means agree."""
-    qml = pytest.importorskip("pennylane")
+    qml = pytest.importorskip(
+        "pennylane", reason="PennyLane is a bench extra: pip install -e .[bench]"
+    )
     psi = random_state(np.random.default_rng(seed), 3)
     shadow = sample_shadow(psi, 2000, seed=seed)
     pl = qml.ClassicalShadow(np.asarray(shadow.bits), np.asarray(shadow.recipes))

@@ -70,7 +70,9 @@ def test_make_runner_picks_the_runner_from_options():
 
 
 def test_dask_runner_matches_serial():
-    distributed = pytest.importorskip("distributed")
+    distributed = pytest.importorskip(
+        "distributed", reason="Dask is the cluster extra: pip install -e .[cluster]"
+    )
     with distributed.LocalCluster(
         n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
     ) as cluster:

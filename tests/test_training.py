@@ -334,7 +334,9 @@ def test_classifier_errors(fitted, labelled):
 
 
 def test_sklearn_clone_if_available(fitted):
-    base = pytest.importorskip("sklearn.base")
+    base = pytest.importorskip(
+        "sklearn.base", reason="scikit-learn is in the dev extra: pip install -e .[dev]"
+    )
     cloned = base.clone(fitted)
     assert cloned.get_params() == fitted.get_params() and not hasattr(cloned, "params_")
 

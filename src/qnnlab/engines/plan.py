@@ -61,7 +61,7 @@ class Block:
         )
 
 
-#: ``(1, 2, 3)``-angle-free factors of ``u3(theta, phi, lam) = e^{i(phi+lam)/2} RZ(phi) RY(theta)
+#: The one-angle factors of ``u3(theta, phi, lam) = e^{i(phi+lam)/2} RZ(phi) RY(theta)
 #: RZ(lam)``, in the order they act: ``(angle position or None, A, B, C)`` with
 #: ``F(a) = A + cos(a/2) B + sin(a/2) C``; ``e^{i a/2}`` is ``(0, I, iI)``.
 _Z = np.diag([1.0, -1.0]).astype(np.complex128)

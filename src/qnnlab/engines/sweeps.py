@@ -93,6 +93,18 @@ def _zero_cotangents(tables):
     return [jnp.zeros_like(t) for t in tables]
 
 
+def _block_backward(plan: Plan, apply, i: int, tables, grads: list, state, lam):
+    """One adjoint step back through block ``i`` with a kernel: ``psi <- M^dag psi``, adds
+    ``2 sum conj(lambda) psi^T`` to the block's table row of ``grads``, ``lambda <- M^dag
+    lambda``; returns the new ``(psi, lambda)``."""
+    axes = plan.blocks[i].qubits
+    t, row = plan.block_rows[i]
+    m_dag = jnp.conj(tables[t][row].T)
+    state = apply(state, m_dag, axes)
+    grads[t] = grads[t].at[row].add(2 * pair_contraction(jnp.conj(lam), state, axes))
+    return state, apply(lam, m_dag, axes)
+
+
 @dataclass(frozen=True)
 class UnrolledSweep:
     """One kernel call per block (see module docstring).
@@ -114,12 +126,7 @@ class UnrolledSweep:
         table row used by several blocks collects the sum of their gradients."""
         grads = _zero_cotangents(tables)
         for i in range(len(self.plan.blocks) - 1, -1, -1):
-            axes = self.plan.blocks[i].qubits
-            t, row = self.plan.block_rows[i]
-            m_dag = jnp.conj(tables[t][row].T)
-            state = self.apply(state, m_dag, axes)
-            grads[t] = grads[t].at[row].add(2 * pair_contraction(jnp.conj(lam), state, axes))
-            lam = self.apply(lam, m_dag, axes)
+            state, lam = _block_backward(self.plan, self.apply, i, tables, grads, state, lam)
         return state, lam, tuple(grads)
 
 
@@ -190,12 +197,9 @@ class ScanSweep:
         grads = _zero_cotangents(tables)
         for start, stop in reversed(self.segments()):
             if stop - start == 1:
-                axes = self.plan.blocks[start].qubits
-                t, row = self.plan.block_rows[start]
-                m_dag = jnp.conj(tables[t][row].T)
-                state = self.apply(state, m_dag, axes)
-                grads[t] = grads[t].at[row].add(2 * pair_contraction(jnp.conj(lam), state, axes))
-                lam = self.apply(lam, m_dag, axes)
+                state, lam = _block_backward(
+                    self.plan, self.apply, start, tables, grads, state, lam
+                )
                 continue
             m = self.plan.blocks[start].n_qubits
             t, rows, source = self._segment(start, stop)
