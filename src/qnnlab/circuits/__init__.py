@@ -1,7 +1,15 @@
 """The circuit IR: :class:`Circuit`, gates, parameter slots, observables, OpenQASM 3 export."""
 
+from qnnlab.circuits.angles import AngleTable, angle_table
 from qnnlab.circuits.circuit import Circuit, CircuitError, Discard, Param
-from qnnlab.circuits.gates import GATE_SPECS, Angle, Gate, gate_matrix
+from qnnlab.circuits.gates import (
+    GATE_SPECS,
+    Angle,
+    Gate,
+    gate_factors,
+    gate_matrix,
+    gate_matrix_numpy,
+)
 from qnnlab.circuits.paulis import (
     BasisProjector,
     Observable,
@@ -15,6 +23,7 @@ from qnnlab.circuits.qasm import qasm_parameter_names, to_qasm3
 __all__ = [
     "GATE_SPECS",
     "Angle",
+    "AngleTable",
     "BasisProjector",
     "Circuit",
     "CircuitError",
@@ -24,8 +33,11 @@ __all__ = [
     "Param",
     "PauliString",
     "PauliSum",
+    "angle_table",
     "as_observable",
+    "gate_factors",
     "gate_matrix",
+    "gate_matrix_numpy",
     "pauli",
     "qasm_parameter_names",
     "to_qasm3",

@@ -13,8 +13,10 @@ Conventions (``docs/conventions.md``):
 * A gate matrix on qubits ``(q_0, ..., q_{k-1})`` is indexed big-endian: ``q_0`` is the most
   significant bit of the row and column index.
 
-Matrices are built with ``jax.numpy`` from an angle vector so every engine can differentiate
-through them; :func:`rotation_terms` exposes the constant parts so engines can vectorise.
+Every gate matrix is written once, as a product of one-angle factors
+``F(a) = A + cos(a/2) B + sin(a/2) C`` (:func:`gate_factors`); :func:`gate_matrix` (JAX,
+differentiable) and :func:`gate_matrix_numpy` (NumPy ``complex128``) multiply them out, and the
+fusing compiler vectorises over them.
 """
 
 from __future__ import annotations
@@ -151,14 +153,6 @@ def rotation_terms(gate: Gate) -> tuple[np.ndarray, np.ndarray, np.ndarray] | No
     return None
 
 
-def _u3(theta, phi, lam, dtype):
-    c = jnp.cos(theta / 2).astype(dtype)
-    s = jnp.sin(theta / 2).astype(dtype)
-    e_phi = jnp.exp(1j * phi.astype(dtype))
-    e_lam = jnp.exp(1j * lam.astype(dtype))
-    return jnp.stack([jnp.stack([c, -e_lam * s]), jnp.stack([e_phi * s, e_phi * e_lam * c])])
-
-
 _FIXED = {
     "h": np.array([[1, 1], [1, -1]]) / np.sqrt(2),
     "x": PAULI_MATRICES["X"],
@@ -178,16 +172,73 @@ def fixed_matrix(gate: Gate) -> np.ndarray | None:
     return None
 
 
-def gate_matrix(gate: Gate, angles, dtype=jnp.complex64):
-    """The gate's unitary as a JAX array, given its evaluated angles (a 1-D array)."""
+#: The one-angle factors of ``u3(theta, phi, lam) = e^{i(phi+lam)/2} RZ(phi) RY(theta) RZ(lam)``,
+#: in the order they act: ``(angle position, A, B, C)`` with ``F(a) = A + cos(a/2) B +
+#: sin(a/2) C``; ``RZ(a) = (0, I, -iZ)``, ``RY(a) = (0, I, -iY)`` and ``e^{i a/2} = (0, I, iI)``.
+_I2 = np.eye(2, dtype=np.complex128)
+_ZERO2 = np.zeros((2, 2), dtype=np.complex128)
+_U3_FACTORS = (
+    (2, _ZERO2, _I2, -1j * PAULI_MATRICES["Z"]),  # RZ(lam)
+    (2, _ZERO2, _I2, 1j * _I2),  # e^{i lam / 2}
+    (0, _ZERO2, _I2, -1j * PAULI_MATRICES["Y"]),  # RY(theta)
+    (1, _ZERO2, _I2, -1j * PAULI_MATRICES["Z"]),  # RZ(phi)
+    (1, _ZERO2, _I2, 1j * _I2),  # e^{i phi / 2}
+)
+
+Factor = tuple[int | None, np.ndarray, np.ndarray, np.ndarray]
+
+
+def gate_factors(gate: Gate) -> tuple[Factor, ...]:
+    """The gate as a product of one-angle factors ``F(a) = A + cos(a/2) B + sin(a/2) C``.
+
+    This is the one source of truth for gate matrices: :func:`gate_matrix`,
+    :func:`gate_matrix_numpy` and the fusing compiler (:mod:`qnnlab.engines.plan`) all read it.
+    Returns ``(angle position in the gate or None, A, B, C)`` per factor (``complex128``), in
+    the order they act, so ``U = F_{last} ... F_1 F_0``. One-angle rotations are one factor
+    (:func:`rotation_terms`), fixed gates one constant factor ``(None, U, 0, 0)``, and ``u3``
+    five (``_U3_FACTORS``). In this form a fused block's matrix is one vectorised expression
+    plus a log-depth product, which XLA compiles quickly.
+    """
     terms = rotation_terms(gate)
     if terms is not None:
-        a, b, c = (jnp.asarray(t, dtype=dtype) for t in terms)
-        half = angles[0] / 2
-        return a + jnp.cos(half).astype(dtype) * b + jnp.sin(half).astype(dtype) * c
+        return ((0, *terms),)
     if gate.name == "u3":
-        return _u3(angles[0], angles[1], angles[2], dtype)
+        return _U3_FACTORS
     fixed = fixed_matrix(gate)
-    if fixed is not None:
-        return jnp.asarray(fixed, dtype=dtype)
-    raise KeyError(f"no matrix rule for gate {gate.name!r}")
+    if fixed is None:
+        raise KeyError(f"no matrix rule for gate {gate.name!r}")
+    zero = np.zeros_like(fixed)
+    return ((None, fixed, zero, zero),)
+
+
+def gate_matrix(gate: Gate, angles, dtype=jnp.complex64):
+    """The gate's unitary as a JAX array, given its evaluated angles (a 1-D array): the product
+    of its :func:`gate_factors` (differentiable in ``angles``)."""
+    out = None
+    for position, a, b, c in gate_factors(gate):
+        if position is None:
+            factor = jnp.asarray(a, dtype=dtype)
+        else:
+            half = angles[position] / 2
+            factor = (
+                jnp.asarray(a, dtype=dtype)
+                + jnp.cos(half).astype(dtype) * jnp.asarray(b, dtype=dtype)
+                + jnp.sin(half).astype(dtype) * jnp.asarray(c, dtype=dtype)
+            )
+        out = factor if out is None else factor @ out
+    return out
+
+
+def gate_matrix_numpy(gate: Gate, angles) -> np.ndarray:
+    """The gate's unitary in NumPy ``complex128`` from its evaluated angles: the product of
+    its :func:`gate_factors` (for references and host-side code)."""
+    angles = np.asarray(angles, dtype=np.float64).reshape(-1)
+    out = None
+    for position, a, b, c in gate_factors(gate):
+        if position is None:
+            factor = a
+        else:
+            half = angles[position] / 2
+            factor = a + np.cos(half) * b + np.sin(half) * c
+        out = factor if out is None else factor @ out
+    return np.asarray(out, dtype=np.complex128)

@@ -59,9 +59,7 @@ class PauliTable:
         return cls(n_qubits, np.zeros((0, w), np.uint64), np.zeros((0, w), np.uint64))
 
     @classmethod
-    def from_strings(
-        cls, strings: Iterable[str | PauliString], n_qubits: int
-    ) -> PauliTable:
+    def from_strings(cls, strings: Iterable[str | PauliString], n_qubits: int) -> PauliTable:
         """Pack Pauli strings (labels or :class:`PauliString`) on ``n_qubits`` qubits."""
         strings = [pauli(s) for s in strings]
         terms, qubits, codes = [], [], []
@@ -83,9 +81,7 @@ class PauliTable:
         )
 
     @classmethod
-    def from_sparse(
-        cls, n_terms: int, n_qubits: int, terms, qubits, codes
-    ) -> PauliTable:
+    def from_sparse(cls, n_terms: int, n_qubits: int, terms, qubits, codes) -> PauliTable:
         """Build from non-identity entries: string ``terms[i]`` has code ``codes[i]`` on
         ``qubits[i]`` (codes 1, 2, 3 = X, Z, Y)."""
         w = n_words(n_qubits)

@@ -51,6 +51,8 @@ class DensityMatrixEngine:
     """
 
     name = "density"
+    #: :mod:`qnnlab.engines.protocol` capabilities.
+    capabilities = frozenset({"traceable", "shots", "probs", "density_matrix"})
 
     def __init__(self, circuit: Circuit, *, dtype="complex64", max_fused_qubits: int = 2):
         self.circuit = circuit
@@ -58,9 +60,15 @@ class DensityMatrixEngine:
         self.plan = compile_circuit(circuit, max_fused_qubits)
         self.n_qubits = circuit.n_qubits
         self.n_params = circuit.n_params
-        self._jitted: dict = {}
+        self._memo: dict = {}
+
+    @property
+    def angle_table(self):
+        """The circuit's angle table (:func:`qnnlab.circuits.angles.angle_table`)."""
+        return self.plan.angle_table
 
     def angles(self, theta):
+        """Angle vector (one entry per angle use) from the parameter vector."""
         return self.plan.angle_table.evaluate(theta)
 
     @property
@@ -78,8 +86,11 @@ class DensityMatrixEngine:
         return peak
 
     def final_from_angles(self, angles, rho_batch):
-        """Evolve ``(B, 2**k, 2**k)`` inputs; returns ``(rho tensor, live qubit order)``."""
+        """Evolve ``(B, 2**k, 2**k)`` density matrices (or ``(B, 2**k)`` pure states, turned
+        into ``|psi><psi|``); returns ``(rho tensor, live qubit order)``."""
         plan, dtype = self.plan, self.dtype
+        if rho_batch.ndim == 2:
+            rho_batch = jnp.einsum("bi,bj->bij", rho_batch, jnp.conj(rho_batch))
         batch = rho_batch.shape[0]
         live = list(plan.input_qubits)
         m = len(live)
@@ -125,7 +136,7 @@ class DensityMatrixEngine:
         return f
 
     def expval_fn(self, observable):
-        """Pure ``f(theta, rho_batch (B, 2**k, 2**k)) -> (B,)``."""
+        """Pure ``f(theta, rho_batch (B, 2**k, 2**k) or psi_batch (B, 2**k)) -> (B,)``."""
         g = self.expval_from_angles_fn(observable)
         return lambda theta, rho_batch: g(self.angles(theta), rho_batch)
 
@@ -171,7 +182,9 @@ class DensityMatrixEngine:
         return f
 
     # ------------------------------------------------------------------ checked conveniences
-    def _prepare(self, theta, rho):
+    def prepare(self, theta, rho):
+        """``(theta, batch (B, 2**k, 2**k), single)``: checked parameters and input density
+        matrices (pure states are turned into ``|psi><psi|``; ``None``: ``|0..0>``)."""
         theta = check_theta(theta, self.n_params, self.real_dtype)
         k = len(self.circuit.input_qubits)
         if rho is None:
@@ -179,27 +192,28 @@ class DensityMatrixEngine:
         batch, single = check_density_matrices(rho, k, self.dtype)
         return theta, batch, single
 
-    def _cached(self, key, make):
-        if key not in self._jitted:
-            self._jitted[key] = jax.jit(make())
-        return self._jitted[key]
+    def cached(self, key, make):
+        """``jax.jit(make())``, built once per ``key`` and engine."""
+        if key not in self._memo:
+            self._memo[key] = jax.jit(make())
+        return self._memo[key]
 
     def expval(self, theta, rho=None, observable="Z0"):
         """``Tr[O rho_out]`` per input (density matrices or pure states); validated."""
-        theta, batch, single = self._prepare(theta, rho)
+        theta, batch, single = self.prepare(theta, rho)
         obs = check_observable(observable, self.n_qubits, self.circuit.alive_qubits)
-        out = self._cached(("expval", obs), lambda: self.expval_fn(obs))(theta, batch)
+        out = self.cached(("expval", obs), lambda: self.expval_fn(obs))(theta, batch)
         return out[0] if single else out
 
     def density_matrix(self, theta, rho=None):
-        theta, batch, single = self._prepare(theta, rho)
-        out = self._cached(("dm",), self.density_matrix_fn)(theta, batch)
+        theta, batch, single = self.prepare(theta, rho)
+        out = self.cached(("dm",), self.density_matrix_fn)(theta, batch)
         return out[0] if single else out
 
     def probs(self, theta, rho=None, qubits=None):
-        theta, batch, single = self._prepare(theta, rho)
+        theta, batch, single = self.prepare(theta, rho)
         key = ("probs", None if qubits is None else tuple(qubits))
-        out = self._cached(key, lambda: self.probs_fn(qubits))(theta, batch)
+        out = self.cached(key, lambda: self.probs_fn(qubits))(theta, batch)
         return out[0] if single else out
 
 

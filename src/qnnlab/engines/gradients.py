@@ -13,6 +13,10 @@ Every angle ``a_u = s_u theta[slot_u] + o_u`` enters one gate ``exp(-i a_u G / 2
 Weight sharing: ``d<O>/d theta_s = sum_{u: slot_u = s} s_u d<O>/da_u`` (each use shifted alone).
 Fixed unitaries carry no angles. With ``shots``, each shifted circuit is an independent
 finite-shot estimate, so the gradient has the noise hardware would give.
+
+Only the engine contract is used (:mod:`qnnlab.engines.protocol`): ``angle_table``, ``angles``,
+``expval_from_angles_fn``, ``prepare`` and ``cached``. On ``"traceable"`` engines the shifted
+circuits run as one ``jax.lax.map``; on others, one after the other on concrete arrays.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import numpy as np
 
 from qnnlab.circuits.gates import SHIFT_RULES
 from qnnlab.circuits.paulis import as_observable
+from qnnlab.engines.protocol import require
 from qnnlab.engines.shots import as_key, check_shots, sample_from_exact, term_expvals_fn
 from qnnlab.engines.validation import InputError
 
@@ -33,7 +38,7 @@ def shift_table(engine) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ``weight`` already includes the slot scale ``s_u``; ``angle_index`` also selects the slot
     through the engine's angle table.
     """
-    table = engine.plan.angle_table
+    table = engine.angle_table
     rows_u, rows_shift, rows_w = [], [], []
     for u in range(table.size):
         rule = table.shift_rules[u]
@@ -51,7 +56,9 @@ def shifted_evaluations(engine, angle_u, shifts, fn, theta):
     angles = engine.angles(theta)
     shifted = angles[None, :] + jnp.zeros((len(angle_u), 1), angles.dtype)
     shifted = shifted.at[jnp.arange(len(angle_u)), angle_u].add(shifts.astype(angles.dtype))
-    return jax.lax.map(fn, shifted)
+    if "traceable" in engine.capabilities:
+        return jax.lax.map(fn, shifted)
+    return jnp.stack([jnp.asarray(fn(row)) for row in shifted])
 
 
 def scatter_to_slots(values, weights, slots, n_params: int):
@@ -69,7 +76,7 @@ def parameter_shift_grad_fn(engine, score_of_angles):
     rule that holds for ``<O>`` holds for it, whatever the observable or target per input.
     """
     angle_u, shifts, weights = shift_table(engine)
-    slots = engine.plan.angle_table.slots[angle_u]
+    slots = engine.angle_table.slots[angle_u]
 
     def grad(theta, *args):
         values = shifted_evaluations(
@@ -88,9 +95,10 @@ def parameter_shift_jacobian_fn(engine, observable, *, shots: int | None = None)
     """
     observable = as_observable(observable)
     angle_u, shifts, weights = shift_table(engine)
-    slots = engine.plan.angle_table.slots[angle_u]
+    slots = engine.angle_table.slots[angle_u]
     n_params = engine.n_params
     if shots is not None:
+        require(engine, "shots", "a finite-shot parameter-shift gradient")
         shots = check_shots(shots)
     terms = term_expvals_fn(engine, observable)
     coeffs = None
@@ -126,11 +134,11 @@ def parameter_shift_jacobian_fn(engine, observable, *, shots: int | None = None)
 
 def parameter_shift_jacobian(engine, theta, inputs, observable, *, shots=None, seed=None):
     """``d<O>/d theta`` for each input: ``(n_params,)`` for one state, else ``(B, n_params)``."""
-    theta, batch, single = engine._prepare(theta, inputs)
+    theta, batch, single = engine.prepare(theta, inputs)
     if engine.n_params == 0:
         raise InputError("the circuit has no parameter slots: there is no gradient to take.")
     obs = as_observable(observable)
-    fn = engine._cached(
+    fn = engine.cached(
         ("parameter_shift", obs, shots),
         lambda: parameter_shift_jacobian_fn(engine, obs, shots=shots),
     )

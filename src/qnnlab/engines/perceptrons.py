@@ -18,34 +18,65 @@ layers, ``4**(n_{l-1} + n_l)`` per pair.
 Perceptron unitaries are stored per layer as a list of ``(2**q, 2**q)`` complex arrays, ``q`` =
 inputs + outputs of the perceptron, its qubits ordered inputs first then outputs (big-endian:
 the first listed qubit is the most significant).
+
+The engine needs only the wiring, given structurally (:class:`PerceptronNetwork`: layer widths
+and, per layer, each perceptron's input and output nodes); it never imports a model.
+:class:`qnnlab.models.dqnn.DQNNArchitecture` is one such wiring.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 import jax.numpy as jnp
 import numpy as np
 
 from qnnlab.circuits.haar import as_generator, haar_unitary
-from qnnlab.models.dqnn import DQNNArchitecture, Perceptron
 
 
-def perceptron_axes(p: Perceptron, n_prev: int) -> list[int]:
+@runtime_checkable
+class PerceptronWiring(Protocol):
+    """One perceptron of layer ``l``: its nodes in layer ``l-1`` (``inputs``) and ``l``
+    (``outputs``), 0-based within each layer."""
+
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+
+
+@runtime_checkable
+class PerceptronNetwork(Protocol):
+    """A DQNN's wiring: ``widths = (n_0, ..., n_L)`` and, per layer ``l = 1..L``, its
+    perceptrons in the order they act."""
+
+    widths: tuple[int, ...]
+    layers: Sequence[Sequence[PerceptronWiring]]
+
+
+def perceptron_qubits(p: PerceptronWiring) -> int:
+    """Qubits a perceptron acts on: its inputs plus its outputs."""
+    return len(p.inputs) + len(p.outputs)
+
+
+def perceptron_axes(p: PerceptronWiring, n_prev: int) -> list[int]:
     """Register positions (0-based, inputs then outputs) of a perceptron's qubits."""
     return list(p.inputs) + [n_prev + o for o in p.outputs]
 
 
-def haar_perceptrons(architecture: DQNNArchitecture, seed) -> list[list[np.ndarray]]:
+def haar_perceptrons(architecture: PerceptronNetwork, seed) -> list[list[np.ndarray]]:
     """Haar-random unitaries for every perceptron (Beer et al.'s initialisation), complex128."""
     rng = as_generator(seed)
-    return [[haar_unitary(2**p.n_qubits, rng) for p in layer] for layer in architecture.layers]
+    return [
+        [haar_unitary(2 ** perceptron_qubits(p), rng) for p in layer]
+        for layer in architecture.layers
+    ]
 
 
-def check_perceptron_unitaries(architecture: DQNNArchitecture, unitaries) -> None:
+def check_perceptron_unitaries(architecture: PerceptronNetwork, unitaries) -> None:
     """Raise ``ValueError`` naming the perceptron whose matrix has the wrong shape."""
-    if len(unitaries) != architecture.n_layers:
-        raise ValueError(
-            f"expected unitaries for {architecture.n_layers} layers, got {len(unitaries)}."
-        )
+    n_layers = len(architecture.layers)
+    if len(unitaries) != n_layers:
+        raise ValueError(f"expected unitaries for {n_layers} layers, got {len(unitaries)}.")
     for l_index, (layer, mats) in enumerate(zip(architecture.layers, unitaries, strict=True), 1):
         if len(mats) != len(layer):
             raise ValueError(
@@ -53,10 +84,11 @@ def check_perceptron_unitaries(architecture: DQNNArchitecture, unitaries) -> Non
                 "given."
             )
         for j, (p, u) in enumerate(zip(layer, mats, strict=True)):
-            d = 2**p.n_qubits
+            d = 2 ** perceptron_qubits(p)
             if tuple(np.shape(u)) != (d, d):
                 raise ValueError(
-                    f"perceptron {j} of layer {l_index} acts on {p.n_qubits} qubits and needs "
+                    f"perceptron {j} of layer {l_index} acts on {perceptron_qubits(p)} qubits "
+                    "and needs "
                     f"a {d}x{d} unitary, got shape {tuple(np.shape(u))}."
                 )
             u = np.asarray(u)
@@ -137,7 +169,7 @@ def project_outputs_on_zero(factor, m: int, n: int):
     return compress(factor.reshape(batch, 2**m, 2**n, c)[:, :, 0, :])
 
 
-def layer_matrices(layer: tuple[Perceptron, ...], layer_unitaries, m: int, n: int):
+def layer_matrices(layer: Sequence[PerceptronWiring], layer_unitaries, m: int, n: int):
     """Every perceptron of a layer embedded in the ``(m + n)``-qubit register."""
     return [
         embed(u, perceptron_axes(p, m), m + n) for p, u in zip(layer, layer_unitaries, strict=True)
@@ -163,18 +195,18 @@ def adjoint_through(factor, embedded, m: int, n: int):
     return project_outputs_on_zero(z, m, n)
 
 
-def layer_forward(factor, layer_unitaries, layer: tuple[Perceptron, ...], m: int, n: int):
+def layer_forward(factor, layer_unitaries, layer: Sequence[PerceptronWiring], m: int, n: int):
     """Factor of ``rho_l`` from a factor of ``rho_{l-1}`` (Eq. 1)."""
     steps = forward_steps(factor, layer_matrices(layer, layer_unitaries, m, n), n)
     return trace_inputs(steps[-1], m, n)
 
 
-def layer_adjoint(factor, layer_unitaries, layer: tuple[Perceptron, ...], m: int, n: int):
+def layer_adjoint(factor, layer_unitaries, layer: Sequence[PerceptronWiring], m: int, n: int):
     """Factor of ``sigma_{l-1}`` from a factor of ``sigma_l`` (the adjoint channel)."""
     return adjoint_through(factor, layer_matrices(layer, layer_unitaries, m, n), m, n)
 
 
-def network_forward(architecture: DQNNArchitecture, unitaries, factor_in):
+def network_forward(architecture: PerceptronNetwork, unitaries, factor_in):
     """Factors ``[W_0, W_1, ..., W_L]`` of ``rho_l = W_l W_l^dag`` for a batch of input factors
     ``(B, 2**n_0, r)`` (pure inputs: ``r = 1``, the state vector as a column)."""
     states = [factor_in]
@@ -184,11 +216,11 @@ def network_forward(architecture: DQNNArchitecture, unitaries, factor_in):
     return states
 
 
-def network_output(architecture: DQNNArchitecture, unitaries, rho_in):
+def network_output(architecture: PerceptronNetwork, unitaries, rho_in):
     """``rho_out`` ``(B, 2**n_L, 2**n_L)`` for input density matrices ``(B, d, d)`` or state
     vectors ``(B, d)``."""
     rho_in = jnp.asarray(rho_in)
-    d = 2**architecture.n_in
+    d = 2 ** architecture.widths[0]
     if rho_in.shape[1:] not in ((d,), (d, d)):
         raise ValueError(
             f"inputs must be a batch of state vectors (B, {d}) or density matrices "

@@ -3,9 +3,11 @@
 Two things happen here:
 
 1. **Angle table.** Every angle argument of every gate becomes one entry of a flat *angle vector*
-   ``a = scale * theta[slot] + offset``. Engines are functions of ``a``; weight sharing is the
-   gather ``theta[slot]``, so autodiff sums over the gates a slot feeds, and parameter shift can
-   shift each use of a slot on its own.
+   ``a = scale * theta[slot] + offset`` (:func:`qnnlab.circuits.angles.angle_table`, which
+   depends on the circuit only and is shared by every engine; ``Plan.angle_table`` is it).
+   Engines are functions of ``a``; weight sharing is the gather ``theta[slot]``, so autodiff
+   sums over the gates a slot feeds, and parameter shift can shift each use of a slot on its
+   own. Gate matrices come from :func:`qnnlab.circuits.gates.gate_factors` (re-exported here).
 2. **Gate fusion.** Gates are merged into blocks of at most ``max_fused_qubits`` qubits whose
    ``2**m x 2**m`` matrix is computed once per call from the angles (tiny) and applied to the
    state once (the expensive part). Single-qubit gates wait and join the next multi-qubit block
@@ -26,8 +28,20 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 import numpy as np
 
+from qnnlab.circuits.angles import AngleTable, angle_table
 from qnnlab.circuits.circuit import Circuit, Discard
-from qnnlab.circuits.gates import Gate, fixed_matrix, rotation_terms
+from qnnlab.circuits.gates import Gate, gate_factors
+
+__all__ = [
+    "AngleTable",
+    "Block",
+    "MatrixTable",
+    "Member",
+    "Plan",
+    "compile_circuit",
+    "gate_factors",
+    "ordered_product",
+]
 
 
 @dataclass(frozen=True)
@@ -59,43 +73,6 @@ class Block:
                 for m in self.members
             ),
         )
-
-
-#: The one-angle factors of ``u3(theta, phi, lam) = e^{i(phi+lam)/2} RZ(phi) RY(theta)
-#: RZ(lam)``, in the order they act: ``(angle position or None, A, B, C)`` with
-#: ``F(a) = A + cos(a/2) B + sin(a/2) C``; ``e^{i a/2}`` is ``(0, I, iI)``.
-_Z = np.diag([1.0, -1.0]).astype(np.complex128)
-_Y = np.array([[0, -1j], [1j, 0]], dtype=np.complex128)
-_I2 = np.eye(2, dtype=np.complex128)
-_ZERO2 = np.zeros((2, 2), dtype=np.complex128)
-_U3_FACTORS = (
-    (2, _ZERO2, _I2, -1j * _Z),  # RZ(lam)
-    (2, _ZERO2, _I2, 1j * _I2),  # e^{i lam / 2}
-    (0, _ZERO2, _I2, -1j * _Y),  # RY(theta)
-    (1, _ZERO2, _I2, -1j * _Z),  # RZ(phi)
-    (1, _ZERO2, _I2, 1j * _I2),  # e^{i phi / 2}
-)
-
-
-def gate_factors(gate: Gate) -> tuple[tuple[int | None, np.ndarray, np.ndarray, np.ndarray], ...]:
-    """The gate as a product of one-angle factors ``F(a) = A + cos(a/2) B + sin(a/2) C``.
-
-    Returns ``(angle position in the gate or None, A, B, C)`` per factor, in the order they act.
-    One-angle rotations are one factor (:func:`~qnnlab.circuits.gates.rotation_terms`), fixed
-    gates one constant factor ``(None, U, 0, 0)``, and ``u3`` five (see ``_U3_FACTORS``). Every
-    gate in this form lets a fused block's matrix be one vectorised expression plus a log-depth
-    product, which XLA compiles in a fraction of the time of a per-gate program.
-    """
-    terms = rotation_terms(gate)
-    if terms is not None:
-        return ((0, *terms),)
-    if gate.name == "u3":
-        return _U3_FACTORS
-    fixed = fixed_matrix(gate)
-    if fixed is None:
-        raise KeyError(f"no matrix rule for gate {gate.name!r}")
-    zero = np.zeros_like(fixed)
-    return ((None, fixed, zero, zero),)
 
 
 def _embed_constant(g: np.ndarray, positions: tuple[int, ...], m: int) -> np.ndarray:
@@ -188,10 +165,10 @@ def _group_blocks(blocks: list[Block]) -> tuple[list[Block], tuple[MatrixTable, 
     representatives: list[Block] = []
     labelled = []
     for block in blocks:
-        key = (
-            block.structure(),
-            tuple(tuple((a.slot, a.scale, a.offset) for a in m.gate.angles) for m in block.members),
-        )
+        # Blocks share a matrix only when they read the same angle entries: every entry must
+        # feed its own gate, or shifting one use of a shared slot (parameter shift) would shift
+        # every block that copies the representative's matrix.
+        key = (block.structure(), tuple(m.angle_index for m in block.members))
         if key not in unique_of:
             unique_of[key] = len(representatives)
             representatives.append(block)
@@ -205,34 +182,6 @@ def _group_blocks(blocks: list[Block]) -> tuple[list[Block], tuple[MatrixTable, 
         rows = [[i for mem in b.members for i in mem.angle_index] for b in members]
         tables.append(MatrixTable.build(m, members, rows, uids))
     return labelled, tuple(tables)
-
-
-@dataclass(frozen=True)
-class AngleTable:
-    """Map ``theta -> a``: ``a[u] = scales[u] * theta[slots[u]] + offsets[u]``."""
-
-    slots: np.ndarray
-    scales: np.ndarray
-    offsets: np.ndarray
-    shift_rules: tuple[str | None, ...]
-
-    @property
-    def size(self) -> int:
-        return len(self.slots)
-
-    def evaluate(self, theta):
-        if self.size == 0:
-            return jnp.zeros((0,), dtype=jnp.result_type(theta))
-        dtype = jnp.result_type(theta)
-        if theta.shape[-1] == 0:
-            return jnp.asarray(self.offsets, dtype)
-        # Constant angles must not read theta at all (a NaN there would leak into them).
-        varying = jnp.where(self.is_parameter, theta[self.slots] * self.scales.astype(dtype), 0)
-        return varying + self.offsets.astype(dtype)
-
-    @property
-    def is_parameter(self) -> np.ndarray:
-        return np.asarray([rule is not None for rule in self.shift_rules], dtype=bool)
 
 
 @dataclass(frozen=True)
@@ -274,7 +223,8 @@ def compile_circuit(circuit: Circuit, max_fused_qubits: int = 2) -> Plan:
     """Build the :class:`Plan` of ``circuit`` (see module docstring)."""
     if max_fused_qubits < 1:
         raise ValueError(f"max_fused_qubits must be >= 1, got {max_fused_qubits}.")
-    slots, scales, offsets, rules = [], [], [], []
+    table = angle_table(circuit)
+    entries = iter(table.gate_entries)
     blocks: list[dict] = []
     last_block_of: dict[int, int] = {}
     pending: dict[int, list] = {}  # single-qubit gates waiting for the next block on their qubit
@@ -310,13 +260,7 @@ def compile_circuit(circuit: Circuit, max_fused_qubits: int = 2) -> Plan:
     for op in circuit.operations:
         if isinstance(op, Discard):
             continue
-        index = []
-        for angle in op.angles:
-            index.append(len(slots))
-            slots.append(0 if angle.slot is None else angle.slot)
-            scales.append(0.0 if angle.slot is None else angle.scale)
-            offsets.append(angle.offset)
-            rules.append(None if angle.slot is None else op.spec.shift_rule)
+        index = list(next(entries))
         qubits = op.qubits
         if len(qubits) == 1 and max_fused_qubits >= 2:
             pending.setdefault(qubits[0], []).append((op, tuple(index)))
@@ -375,11 +319,6 @@ def compile_circuit(circuit: Circuit, max_fused_qubits: int = 2) -> Plan:
         alive_qubits=circuit.alive_qubits,
         blocks=tuple(frozen),
         discards_after={k: tuple(v) for k, v in discards_after.items()},
-        angle_table=AngleTable(
-            np.asarray(slots, dtype=np.int32),
-            np.asarray(scales, dtype=np.float64),
-            np.asarray(offsets, dtype=np.float64),
-            tuple(rules),
-        ),
+        angle_table=table,
         matrix_tables=groups,
     )

@@ -9,6 +9,10 @@ the parity) with ``shots`` repetitions. The number of ``+1`` outcomes is then ex
 A :class:`~qnnlab.circuits.BasisProjector` is one Bernoulli outcome per shot: ``n / shots`` with
 ``n ~ Binomial(shots, p)``. Bitstring sampling draws ``shots`` outcomes from the exact
 distribution. Randomness comes only from the explicit ``seed`` (or JAX key).
+
+Everything here goes through the engine contract (:mod:`qnnlab.engines.protocol`):
+``prepare``, ``cached``, ``angles`` and ``expval_from_angles_fn``, plus ``probs`` for
+bitstrings, so every registered engine with the ``"shots"`` capability supports it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from qnnlab.circuits.paulis import BasisProjector, Observable, PauliSum, as_observable
+from qnnlab.engines.protocol import require
 from qnnlab.engines.validation import InputError
 
 
@@ -59,7 +64,9 @@ def sample_from_exact(observable: Observable, term_values, shots: int, key):
 
 
 def shot_expval_fn(engine, observable: Observable, shots: int):
-    """Pure ``f(theta, inputs, key) -> (B,)``: a finite-shot estimate of ``<O>`` (jit-able)."""
+    """Pure ``f(theta, inputs, key) -> (B,)``: a finite-shot estimate of ``<O>`` (jit-able when
+    the engine is ``"traceable"``)."""
+    require(engine, "shots", "finite-shot estimation")
     shots = check_shots(shots)
     observable = as_observable(observable)
     terms = term_expvals_fn(engine, observable)
@@ -73,9 +80,10 @@ def shot_expval_fn(engine, observable: Observable, shots: int):
 def sample_expval(engine, theta, inputs, observable, *, shots: int, seed):
     """Finite-shot estimate of ``<O>`` per input state, as hardware with ``shots`` shots per term
     would return it. ``inputs`` as for ``engine.expval``; ``seed`` is an int or a JAX key."""
-    theta, batch, single = engine._prepare(theta, inputs)
+    require(engine, "shots", "sample_expval")
+    theta, batch, single = engine.prepare(theta, inputs)
     obs = as_observable(observable)
-    fn = engine._cached(("shots", obs, shots), lambda: shot_expval_fn(engine, obs, shots))
+    fn = engine.cached(("shots", obs, shots), lambda: shot_expval_fn(engine, obs, shots))
     out = fn(theta, batch, as_key(seed))
     return out[0] if single else out
 
@@ -83,6 +91,7 @@ def sample_expval(engine, theta, inputs, observable, *, shots: int, seed):
 def sample_bitstrings(engine, theta, inputs, *, shots: int, seed, qubits=None):
     """``(B, shots, len(qubits))`` int8 measurement outcomes in the computational basis."""
     shots = check_shots(shots)
+    require(engine, "probs", "sample_bitstrings")
     probs = engine.probs(theta, inputs, qubits)
     single = probs.ndim == 1
     probs = probs.reshape(-1, probs.shape[-1])

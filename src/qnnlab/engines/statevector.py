@@ -134,6 +134,8 @@ class StatevectorEngine:
     """
 
     name = "statevector"
+    #: :mod:`qnnlab.engines.protocol` capabilities.
+    capabilities = frozenset({"traceable", "shots", "probs", "state"})
 
     def __init__(
         self,
@@ -155,9 +157,14 @@ class StatevectorEngine:
         self.sweep = make_sweep(self.plan, self.kernel, self.apply)
         self.n_qubits = circuit.n_qubits
         self.n_params = circuit.n_params
-        self._jitted: dict = {}
+        self._memo: dict = {}
 
     # ------------------------------------------------------------------ pure functions
+    @property
+    def angle_table(self):
+        """The circuit's angle table (:func:`qnnlab.circuits.angles.angle_table`)."""
+        return self.plan.angle_table
+
     def angles(self, theta):
         """Angle vector (one entry per angle use) from the parameter vector."""
         return self.plan.angle_table.evaluate(theta)
@@ -227,7 +234,9 @@ class StatevectorEngine:
         return qubits
 
     # ------------------------------------------------------------------ checked conveniences
-    def _prepare(self, theta, psi):
+    def prepare(self, theta, psi):
+        """``(theta, batch (B, 2**k), single)``: checked parameters and pure input states
+        (``None``: ``|0..0>`` on the input qubits)."""
         theta = check_theta(theta, self.n_params, self.real_dtype)
         if psi is None:
             k = len(self.circuit.input_qubits)
@@ -235,27 +244,28 @@ class StatevectorEngine:
         batch, single = check_pure_states(psi, len(self.circuit.input_qubits), self.dtype)
         return theta, batch, single
 
-    def _cached(self, key, make):
-        if key not in self._jitted:
-            self._jitted[key] = jax.jit(make())
-        return self._jitted[key]
+    def cached(self, key, make):
+        """``jax.jit(make())``, built once per ``key`` and engine."""
+        if key not in self._memo:
+            self._memo[key] = jax.jit(make())
+        return self._memo[key]
 
     def expval(self, theta, psi=None, observable="Z0"):
         """``<O>`` for each input state (scalar for a single state); inputs are validated."""
-        theta, batch, single = self._prepare(theta, psi)
+        theta, batch, single = self.prepare(theta, psi)
         obs = check_observable(observable, self.n_qubits, self.circuit.alive_qubits)
-        out = self._cached(("expval", obs), lambda: self.expval_fn(obs))(theta, batch)
+        out = self.cached(("expval", obs), lambda: self.expval_fn(obs))(theta, batch)
         return out[0] if single else out
 
     def probs(self, theta, psi=None, qubits=None):
-        theta, batch, single = self._prepare(theta, psi)
+        theta, batch, single = self.prepare(theta, psi)
         qubits = self._check_measured(qubits)
-        out = self._cached(("probs", qubits), lambda: self.probs_fn(qubits))(theta, batch)
+        out = self.cached(("probs", qubits), lambda: self.probs_fn(qubits))(theta, batch)
         return out[0] if single else out
 
     def state(self, theta, psi=None):
-        theta, batch, single = self._prepare(theta, psi)
-        out = self._cached(("state",), self.state_fn)(theta, batch)
+        theta, batch, single = self.prepare(theta, psi)
+        out = self.cached(("state",), self.state_fn)(theta, batch)
         return out[0] if single else out
 
 

@@ -1,7 +1,8 @@
 """Shared machinery of the QCNN classification experiments.
 
-* :func:`qcnn_model`: one compiled QCNN per ``(n, block, dtype)`` and process, so every fit of a
-  sweep reuses the jitted training step (:func:`qnnlab.training.fit` caches it by model).
+* :func:`qcnn_model`: one compiled QCNN per ``(n, block, dtype, engine)`` and process, so every
+  fit of a sweep reuses the jitted training step (:func:`qnnlab.training.fit` caches it by model).
+  ``engine`` names any registered engine (:data:`qnnlab.engines.ENGINES`).
 * :func:`dataset_arrays`: a cached dataset as ``(X, y)`` arrays in the model's dtype.
 * :func:`fit_and_score`: train on one split, score on its test part, return a JSON record.
 * :func:`run_tasks`: map a task function over a sweep through a task runner (this process, local
@@ -21,7 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from qnnlab.data import build_dataset
-from qnnlab.engines.statevector import StatevectorEngine
+from qnnlab.engines import ENGINES, make_engine
+from qnnlab.engines.shots import check_shots
 from qnnlab.models.qcnn import CONV_BLOCKS, qcnn, qcnn_readout
 from qnnlab.runtime.checkpoint import TaskCheckpoint
 from qnnlab.runtime.rundir import RunDirectory
@@ -42,6 +44,10 @@ def check_training_settings(config) -> None:
         raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {config.loss!r}.")
     if config.dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES}, got {config.dtype!r}.")
+    if not isinstance(config.engine, str) or config.engine not in ENGINES:
+        raise ValueError(f"engine must be one of {sorted(ENGINES)}, got {config.engine!r}.")
+    if config.shots is not None:
+        check_shots(config.shots)
     for name in ("epochs", "batch_size"):
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -57,12 +63,12 @@ def check_positive_int(name: str, value, minimum: int = 1) -> None:
 
 
 @functools.lru_cache(maxsize=8)
-def qcnn_model(n_qubits: int, conv_block: str, dtype: str):
+def qcnn_model(n_qubits: int, conv_block: str, dtype: str, engine: str = "statevector"):
     """``(circuit, model_fn)`` of ``qcnn(n, conv_block=...)`` read out as ``<Z>`` on the last
-    qubit, on the statevector engine."""
+    qubit, on the registered engine ``engine``."""
     circuit = qcnn(n_qubits, conv_block=conv_block)
-    engine = StatevectorEngine(circuit, dtype=dtype)
-    return circuit, engine.expval_fn(qcnn_readout(circuit))
+    simulator = make_engine(circuit, engine, dtype=dtype)
+    return circuit, simulator.expval_fn(qcnn_readout(circuit))
 
 
 @functools.lru_cache(maxsize=4)
@@ -112,13 +118,16 @@ def fit_and_score(
 ) -> tuple[dict, np.ndarray]:
     """Train from ``theta0 = init_params(n_params, seed)`` on ``X[train]`` (validation on
     ``X[val]`` with early stopping if given) and evaluate on ``X[test]``. ``settings`` holds
-    ``loss, learning_rate, epochs, batch_size`` (an experiment config as a dict).
+    ``loss, learning_rate, epochs, batch_size`` and optionally ``shots`` (an experiment config as
+    a dict): with ``shots``, validation and test metrics are finite-shot estimates seeded by
+    ``seed`` (:func:`qnnlab.training.evaluate`); training gradients stay exact.
 
     Returns ``(record, params)``; the record holds the train/validation/test loss and accuracy
     of the returned parameters, the test accuracy of the untrained ``theta0``, epochs run, the
     wall time and the per-epoch history (``train_loss, train_acc, val_loss, val_acc``).
     """
     theta0 = init_params(n_params, seed, dtype)
+    shots = settings.get("shots")
     has_val = val is not None and len(val) > 0
     start = time.perf_counter()
     result = fit(
@@ -134,10 +143,12 @@ def fit_and_score(
         X_val=X[val] if has_val else None,
         y_val=y[val] if has_val else None,
         patience=patience if has_val else None,
+        eval_shots=shots,
     )
     seconds = time.perf_counter() - start
-    test_metrics = evaluate(model_fn, result.params, X[test], y[test], loss=settings["loss"])
-    init_metrics = evaluate(model_fn, theta0, X[test], y[test], loss=settings["loss"])
+    scoring = {"loss": settings["loss"], "shots": shots, "seed": seed if shots else None}
+    test_metrics = evaluate(model_fn, result.params, X[test], y[test], **scoring)
+    init_metrics = evaluate(model_fn, theta0, X[test], y[test], **scoring)
     record = {
         "seed": int(seed),
         "n_train": len(train),

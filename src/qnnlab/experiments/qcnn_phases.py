@@ -80,6 +80,10 @@ class QCNNPhasesConfig(ExperimentConfig):
     patience: int | None = 20
     loss: str = "mse"
     dtype: str = "complex64"
+    #: Simulator, any name in :data:`qnnlab.engines.ENGINES` (same results up to rounding).
+    engine: str = "statevector"
+    #: Finite shots per test/validation estimate (``None``: exact); training stays exact.
+    shots: int | None = None
 
     @classmethod
     def quick(cls) -> QCNNPhasesConfig:
@@ -175,7 +179,9 @@ def phase_task(config: dict, family: str, n_qubits: int, seed: int, cache: str |
         config["dtype"],
         _hashable_options(config["dataset_options"].get(family, {})),
     )
-    circuit, model_fn = qcnn_model(n_qubits, config["conv_block"], config["dtype"])
+    circuit, model_fn = qcnn_model(
+        n_qubits, config["conv_block"], config["dtype"], config["engine"]
+    )
     train, val, test = train_val_test_split(
         len(y), val=config["val_fraction"], test=config["test_fraction"], seed=seed, stratify=y
     )

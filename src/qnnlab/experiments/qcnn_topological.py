@@ -83,6 +83,10 @@ class QCNNTopologicalConfig(ExperimentConfig):
     learning_rate: float = 0.01
     loss: str = "mse"
     dtype: str = "complex64"
+    #: Simulator, any name in :data:`qnnlab.engines.ENGINES` (same results up to rounding).
+    engine: str = "statevector"
+    #: Finite shots per test/validation estimate (``None``: exact); training stays exact.
+    shots: int | None = None
 
     @classmethod
     def quick(cls) -> QCNNTopologicalConfig:
@@ -176,7 +180,9 @@ def split_for(labels: np.ndarray, size: int, run: int) -> tuple[np.ndarray, np.n
 def train_size_task(config: dict, size: int, run: int, cache_dir: str | None) -> dict:
     """One QCNN trained on ``size`` states (run ``run``) and scored on the rest."""
     X, y, dataset = _data(config, cache_dir)
-    circuit, model_fn = qcnn_model(N_QUBITS, config["conv_block"], config["dtype"])
+    circuit, model_fn = qcnn_model(
+        N_QUBITS, config["conv_block"], config["dtype"], config["engine"]
+    )
     train, test = split_for(y, size, run)
     record, params = fit_and_score(
         model_fn, circuit.n_params, X, y, train, test, seed=run, settings=config

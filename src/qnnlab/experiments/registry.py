@@ -121,7 +121,13 @@ class Experiment:
 
 
 def _registry() -> dict[str, Experiment]:
-    from qnnlab.experiments import dqnn_learning, dqnn_trainability, qcnn_phases, qcnn_topological
+    from qnnlab.experiments import (
+        dqnn_learning,
+        dqnn_trainability,
+        qcnn_locality,
+        qcnn_phases,
+        qcnn_topological,
+    )
 
     experiments = [
         Experiment(
@@ -155,6 +161,15 @@ def _registry() -> dict[str, Experiment]:
             qcnn_topological.QCNNTopologicalConfig,
             qcnn_topological.run_qcnn_topological,
             qcnn_topological.report,
+        ),
+        Experiment(
+            "qcnn-locality",
+            "Locality spectrum W_k of QCNN readout operators: random SU(4)/SO(4)/RY-CNOT QCNNs "
+            "(exact, weight-cut, Haar chain) and trained QCNNs' accuracy vs weight cut "
+            "(qcnn-simulability Results 1-2)",
+            qcnn_locality.QCNNLocalityConfig,
+            qcnn_locality.run_qcnn_locality,
+            qcnn_locality.report,
         ),
     ]
     return {e.name: e for e in experiments}

@@ -18,7 +18,9 @@ So simulation needs only two adjacent layers at a time. Perceptrons may be
 This module describes the wiring (:class:`DQNNArchitecture`) and builds it as a
 :class:`~qnnlab.circuits.Circuit` with parametrized perceptrons (Eq. 5) for the circuit engines.
 Perceptrons given as unitary matrices (Beer et al.'s parameter-matrix training) live in
-:mod:`qnnlab.engines.perceptrons`.
+:mod:`qnnlab.engines.perceptrons`, which reads the wiring through its structural
+:class:`~qnnlab.engines.perceptrons.PerceptronNetwork` protocol (``widths``, and per layer each
+perceptron's ``inputs`` and ``outputs``): a :class:`DQNNArchitecture` is passed as it is.
 """
 
 from __future__ import annotations

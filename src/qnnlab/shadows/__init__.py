@@ -8,7 +8,9 @@ measurements", Nat. Phys. 16, 1050 (2020), arXiv:2002.08953.
 - :mod:`~qnnlab.shadows.sampling`: :func:`sample_shadow`, exact sampling from a dense vector or
   a right-canonical MPS.
 - :mod:`~qnnlab.shadows.estimators`: :func:`estimate` (median of means with the shadow-norm
-  bound), :func:`local_pauli_features` (all geometrically local Pauli strings at once).
+  bound), :func:`estimate_table` (every string of a packed
+  :class:`~qnnlab.circuits.pauli_table.PauliTable` at once), :func:`local_pauli_features` (all
+  geometrically local Pauli strings at once).
 
 Example:
     >>> from qnnlab.data.mps import random_mps
@@ -20,8 +22,10 @@ Example:
 from qnnlab.shadows.estimators import (
     Estimate,
     LocalPauliFeatures,
+    TableEstimates,
     default_groups,
     estimate,
+    estimate_table,
     local_pauli_features,
     local_pauli_strings,
     local_pauli_table,
@@ -30,6 +34,7 @@ from qnnlab.shadows.estimators import (
     mom_error_bound,
     pauli_snapshot_values,
     shadow_norm_bound,
+    snapshot_values,
 )
 from qnnlab.shadows.sampling import sample_shadow
 from qnnlab.shadows.snapshots import (
@@ -47,9 +52,11 @@ __all__ = [
     "Estimate",
     "LocalPauliFeatures",
     "ShadowFormatError",
+    "TableEstimates",
     "concatenate",
     "default_groups",
     "estimate",
+    "estimate_table",
     "local_pauli_features",
     "local_pauli_strings",
     "local_pauli_table",
@@ -59,4 +66,5 @@ __all__ = [
     "pauli_snapshot_values",
     "sample_shadow",
     "shadow_norm_bound",
+    "snapshot_values",
 ]

@@ -43,6 +43,7 @@ from functools import cached_property
 
 import numpy as np
 
+from qnnlab.circuits.pauli_table import PauliTable
 from qnnlab.circuits.paulis import PauliString, PauliSum, as_observable
 from qnnlab.shadows.snapshots import ClassicalShadow
 
@@ -50,7 +51,10 @@ from qnnlab.shadows.snapshots import ClassicalShadow
 MOM_CONSTANT = 34.0
 #: Letter codes of the compact feature table: index in ``"IXYZ"``.
 TABLE_LETTERS = "IXYZ"
-_RECIPE = {"X": 0, "Y": 1, "Z": 2}
+#: Shadow recipe (0, 1, 2 = X, Y, Z basis) of each :class:`PauliTable` code (I, X, Z, Y).
+_CODE_RECIPE = np.array([-1, 0, 2, 1], dtype=np.int8)
+#: Memory (bytes) one block of snapshots may use in :func:`estimate_table`.
+TABLE_MEMORY_BUDGET = 64 * 2**20
 #: Memory (bytes) one block of :func:`local_pauli_features` may use.
 FEATURE_MEMORY_BUDGET = 64 * 2**20
 #: Most entries ``n_qubits * 3 * 4^(max_weight - 1)`` of a local Pauli table (the feature sums
@@ -163,20 +167,154 @@ def _terms(observable) -> tuple[tuple[float, PauliString], ...]:
     return obs.terms
 
 
+def _check_table(shadow: ClassicalShadow, table: PauliTable) -> None:
+    if not isinstance(shadow, ClassicalShadow):
+        raise TypeError(f"expected a ClassicalShadow, got {type(shadow).__name__}.")
+    if not isinstance(table, PauliTable):
+        raise TypeError(f"expected a PauliTable, got {type(table).__name__}.")
+    if table.n_qubits != shadow.n_qubits:
+        raise ValueError(
+            f"the Pauli table is on {table.n_qubits} qubits but the shadow has "
+            f"{shadow.n_qubits}; build the table on the shadow's qubits (PauliTable.remap)."
+        )
+
+
+def _letter_layout(table: PauliTable):
+    """Sparse letters of ``table`` with their recipe codes, and the first letter of every
+    non-identity string (for ``reduceat``)."""
+    terms, qubits, codes = table.sparse()
+    recipes = _CODE_RECIPE[codes]
+    starts = np.flatnonzero(np.r_[True, terms[1:] != terms[:-1]]) if len(terms) else terms
+    return qubits, recipes, starts, terms[starts]
+
+
+def _snapshot_signs(shadow: ClassicalShadow, layout, n_strings: int, lo: int, hi: int):
+    """``prod_{q in P} [recipes[t, q] == P_q] (1 - 2 bits[t, q])`` for snapshots ``lo:hi`` and
+    every string of the table, int8 ``(hi - lo, n_strings)`` in ``{-1, 0, 1}`` (``1`` for the
+    identity). Times ``3^weight`` it is the single-snapshot estimate ``x_t(P)``."""
+    qubits, recipes, starts, nonempty = layout
+    out = np.ones((hi - lo, n_strings), dtype=np.int8)
+    if len(qubits):
+        factor = np.where(
+            shadow.recipes[lo:hi][:, qubits] == recipes, 1 - 2 * shadow.bits[lo:hi][:, qubits], 0
+        ).astype(np.int8)
+        out[:, nonempty] = np.multiply.reduceat(factor, starts, axis=1)
+    return out
+
+
+def _snapshot_block(table: PauliTable) -> int:
+    """Snapshots per block so that one block of letters stays within the memory budget."""
+    letters = max(1, int(table.weights().sum()) + len(table))
+    return max(1, TABLE_MEMORY_BUDGET // (4 * letters))
+
+
+def snapshot_values(shadow: ClassicalShadow, table: PauliTable, coeffs=None) -> np.ndarray:
+    """Single-snapshot estimates ``x_t(P_j)`` of every string, float64 ``(T, n_strings)``; with
+    ``coeffs`` the snapshot estimates ``sum_j coeffs[j] x_t(P_j)`` of the sum, ``(T,)``."""
+    _check_table(shadow, table)
+    layout = _letter_layout(table)
+    scale = 3.0 ** table.weights()
+    weights = scale if coeffs is None else scale * np.asarray(coeffs, np.float64)
+    t_total = shadow.n_snapshots
+    out = np.zeros((t_total, len(table)) if coeffs is None else t_total)
+    block = _snapshot_block(table)
+    for lo in range(0, t_total, block):
+        hi = min(lo + block, t_total)
+        signs = _snapshot_signs(shadow, layout, len(table), lo, hi)
+        out[lo:hi] = signs * weights if coeffs is None else signs @ weights
+    return out
+
+
 def pauli_snapshot_values(shadow: ClassicalShadow, string: PauliString) -> np.ndarray:
     """The single-snapshot estimates ``x_t(P)`` of one Pauli string, float64 ``(T,)``."""
-    if not string.ops:
-        return np.ones(shadow.n_snapshots)
-    qubits = np.array(string.qubits)
-    if qubits[-1] >= shadow.n_qubits:
+    if string.ops and string.qubits[-1] >= shadow.n_qubits:
         raise ValueError(
-            f"Pauli string {string} acts on qubit {qubits[-1]} but the shadow has "
+            f"Pauli string {string} acts on qubit {string.qubits[-1]} but the shadow has "
             f"{shadow.n_qubits} qubits."
         )
-    codes = np.array([_RECIPE[p] for p in string.letters], dtype=np.int8)
-    match = np.all(shadow.recipes[:, qubits] == codes, axis=1)
-    parity = np.bitwise_xor.reduce(shadow.bits[:, qubits], axis=1)
-    return np.where(match, 3.0**string.weight * (1.0 - 2.0 * parity), 0.0)
+    return snapshot_values(shadow, PauliTable.from_strings([string], shadow.n_qubits))[:, 0]
+
+
+@dataclass(frozen=True, eq=False)
+class TableEstimates:
+    """Median-of-means estimates of every string of a :class:`PauliTable` (same order).
+
+    ``values``, ``errors`` (the shadow-norm bound ``sqrt(34 * 3^w / floor(T/K))``, which holds
+    per string with probability ``>= confidence``; 0 for the identity), ``std_errors`` and
+    ``weights`` are ``(n_strings,)`` arrays; ``estimates[j]`` is string ``j`` as an
+    :class:`Estimate`.
+    """
+
+    values: np.ndarray
+    errors: np.ndarray
+    std_errors: np.ndarray
+    weights: np.ndarray
+    groups: int
+    n_snapshots: int
+    confidence: float
+
+    def __len__(self) -> int:
+        return self.values.shape[0]
+
+    def __getitem__(self, j: int) -> Estimate:
+        w = int(self.weights[j])
+        return Estimate(
+            value=float(self.values[j]),
+            error=float(self.errors[j]),
+            std_error=float(self.std_errors[j]),
+            groups=self.groups,
+            n_snapshots=self.n_snapshots,
+            confidence=self.confidence,
+            shadow_norm=3.0 ** (w / 2) if w else 0.0,
+        )
+
+
+def estimate_table(
+    shadow: ClassicalShadow, table: PauliTable, *, groups: int | None = None, delta: float = 0.01
+) -> TableEstimates:
+    """Median-of-means estimates of all strings of ``table`` at once (same numbers as
+    :func:`estimate` on each string with the same ``groups``).
+
+    Snapshots are processed in blocks inside each median-of-means group; per block the letters
+    of every string are gathered, compared with the measured bases and multiplied per string
+    (``reduceat``), so memory stays within :data:`TABLE_MEMORY_BUDGET` whatever the numbers of
+    strings and snapshots. Group sums are integer counts times ``3^w``: exact. ``delta`` and
+    the errors are per string (for all at once pass ``delta / n_strings``, union bound).
+    """
+    _check_table(shadow, table)
+    t_total = shadow.n_snapshots
+    if t_total == 0:
+        raise ValueError("the shadow has no snapshots.")
+    kk = default_groups(delta, t_total) if groups is None else _check_groups(groups, t_total)
+    layout = _letter_layout(table)
+    g_starts, sizes = _group_layout(t_total, kk)
+    sums = np.zeros((kk, len(table)), dtype=np.int64)
+    matches = np.zeros(len(table), dtype=np.int64)
+    block = _snapshot_block(table)
+    for g, (g0, size) in enumerate(zip(g_starts.tolist(), sizes.tolist(), strict=True)):
+        for lo in range(g0, g0 + size, block):
+            signs = _snapshot_signs(shadow, layout, len(table), lo, min(lo + block, g0 + size))
+            sums[g] += signs.sum(axis=0, dtype=np.int64)
+            matches += np.count_nonzero(signs, axis=0)
+    weights = table.weights()
+    scale = 3.0**weights
+    group_sums = sums * scale  # exact: integers times powers of 3
+    values = _median_of_group_sums(group_sums, sizes)
+    if t_total > 1:
+        mean = group_sums.sum(axis=0) / t_total
+        var = np.maximum(matches * scale**2 - t_total * mean**2, 0.0) / (t_total - 1)
+        std_errors = np.sqrt(var / t_total)
+    else:
+        std_errors = np.full(len(table), math.nan)
+    return TableEstimates(
+        values=values,
+        errors=mom_error_bound(np.where(weights > 0, scale, 0.0), t_total, kk),
+        std_errors=std_errors,
+        weights=weights,
+        groups=kk,
+        n_snapshots=t_total,
+        confidence=mom_confidence(kk),
+    )
 
 
 def shadow_norm_bound(observable) -> float:
@@ -201,9 +339,14 @@ def estimate(
     t_total = shadow.n_snapshots
     if t_total == 0:
         raise ValueError("the shadow has no snapshots.")
-    values = np.zeros(t_total)
-    for coeff, string in terms:
-        values += coeff * pauli_snapshot_values(shadow, string)
+    for _, string in terms:
+        if string.ops and string.qubits[-1] >= shadow.n_qubits:
+            raise ValueError(
+                f"Pauli string {string} acts on qubit {string.qubits[-1]} but the shadow has "
+                f"{shadow.n_qubits} qubits."
+            )
+    table = PauliTable.from_strings([p for _, p in terms], shadow.n_qubits)
+    values = snapshot_values(shadow, table, [c for c, _ in terms])
     k = default_groups(delta, t_total) if groups is None else _check_groups(groups, t_total)
     norm = shadow_norm_bound(observable)
     std_error = float(np.std(values, ddof=1) / np.sqrt(t_total)) if t_total > 1 else math.nan

@@ -33,7 +33,8 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.sparse
 
-from qnnlab.engines.statevector import StatevectorEngine
+from qnnlab.engines import check_engine_name, make_engine
+from qnnlab.engines.validation import resolve_dtype
 from qnnlab.models.qcnn import qcnn, qcnn_readout
 from qnnlab.training.fit import batch_bucket, evaluate, fit, init_params, predict_expvals
 from qnnlab.training.losses import get_loss
@@ -47,24 +48,28 @@ MIN_QUBITS = 2
 
 
 @functools.lru_cache(maxsize=16)
-def _cached_model(n: int, kwargs_items: tuple, dtype: str):
+def _cached_model(n: int, kwargs_items: tuple, dtype: str, engine: str = "statevector"):
     circuit = qcnn(n, **dict(kwargs_items))
-    engine = StatevectorEngine(circuit, dtype=dtype)
-    return circuit, engine, engine.expval_fn(qcnn_readout(circuit))
+    simulator = make_engine(circuit, engine, dtype=dtype)
+    return circuit, simulator, simulator.expval_fn(qcnn_readout(circuit))
 
 
-def _build_model(n: int, kwargs_items: tuple, dtype):
-    """``(circuit, engine, model_fn)`` for ``qcnn(n, **dict(kwargs_items))``.
+def _build_model(n: int, kwargs_items: tuple, dtype, engine: str = "statevector"):
+    """``(circuit, engine, model_fn)`` for ``qcnn(n, **dict(kwargs_items))`` on the registered
+    engine ``engine`` (:data:`qnnlab.engines.ENGINES`).
 
     Cached when the arguments are hashable, so refits, clones and unpickled estimators reuse the
     compiled step (the circuit object is then shared between estimators: treat ``circuit_`` as
     read-only).
     """
+    # complex128 needs JAX's 64-bit mode on whenever the model runs, also when the cache
+    # answers without building an engine (which would switch it on)
+    resolve_dtype(dtype)
     try:
         hash((kwargs_items, dtype))
     except TypeError:
-        return _cached_model.__wrapped__(n, kwargs_items, dtype)
-    return _cached_model(n, kwargs_items, dtype)
+        return _cached_model.__wrapped__(n, kwargs_items, dtype, engine)
+    return _cached_model(n, kwargs_items, dtype, engine)
 
 
 def _sklearn_exceptions():
@@ -177,6 +182,9 @@ class QCNNClassifier:
         patience: early stopping on the validation loss (best parameters are restored).
         seed: seeds ``theta0 ~ Uniform[0, 2 pi)``, the validation split and the batch order.
         dtype: ``"complex64"`` or ``"complex128"`` (the engine's precision).
+        engine: name of the simulator in :data:`qnnlab.engines.ENGINES` (``"statevector"``,
+            ``"density"``, ...); checked in ``fit``. Every engine gives the same model up to
+            rounding; they differ in speed and memory.
         pad_and_normalize: treat the rows of ``X`` as classical feature vectors of any length
             and amplitude-embed them (zero-pad to ``2**n`` entries, divide by the L2 norm; module
             docstring) instead of requiring normalised states. Off by default: quantum data
@@ -212,6 +220,7 @@ class QCNNClassifier:
         seed=0,
         dtype="complex64",
         pad_and_normalize=False,
+        engine="statevector",
     ):
         self.n_qubits = n_qubits
         self.model_kwargs = model_kwargs
@@ -224,6 +233,7 @@ class QCNNClassifier:
         self.seed = seed
         self.dtype = dtype
         self.pad_and_normalize = pad_and_normalize
+        self.engine = engine
 
     # ------------------------------------------------------------------ scikit-learn protocol
     @classmethod
@@ -415,13 +425,14 @@ class QCNNClassifier:
             raise ValueError(
                 f"n_qubits must be an integer >= {MIN_QUBITS} or None, got {n_qubits!r}."
             )
+        check_engine_name(self.engine)
         X = self._as_2d(X)
         n_features = X.shape[1]
         X = self._states(X, None if n_qubits is None else int(n_qubits))
         classes, y01 = _validate_labels(y, X.shape[0])
         get_loss(self.loss)
         n = X.shape[1].bit_length() - 1
-        spec = (n, tuple(sorted((self.model_kwargs or {}).items())), self.dtype)
+        spec = (n, tuple(sorted((self.model_kwargs or {}).items())), self.dtype, self.engine)
         circuit, engine, model_fn = _build_model(*spec)
         Xd = np.asarray(X, dtype=engine.dtype)  # batches are cut on the host (no compiles)
         fit_kwargs = {}

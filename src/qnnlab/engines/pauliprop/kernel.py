@@ -291,6 +291,10 @@ def propagate_layer(
     cand_src = np.empty(256, np.int64)
     cand_entry = np.empty(256, np.int64)
     step_off = np.empty(MAX_TOUCHED_QUBITS, np.int64)
+    cand_dst = np.empty(256, np.int64)
+    final_of = np.empty(256, np.int64)
+    htab = np.full(512, -1, np.int64)
+    slot_of = np.empty(256, np.int64)
 
     for g in range(n_groups):
         lo, hi = gstart[g], gstart[g + 1]
@@ -328,21 +332,29 @@ def propagate_layer(
                         stage_sizes[p + 1] += 1
                         n_edges += 1
                 else:
-                    for k in range(m):
-                        stage_sizes[p + 1] += 1
+                    stage_sizes[p + 1] += m
                 continue
             s = tids[p]
             nq = step_nq[s]
             dim = 1 << (2 * nq)
             sh = np.uint64(step_off[p])
             field = np.uint64(dim - 1) << sh
-            # expand
+            # expand; branches over the weight cut are skipped here: merging never changes a
+            # string's weight, and their mass is the part of the (orthogonal) transfer that
+            # does not arrive (in_mass - out_mass below)
             nc = 0
+            in_mass = 0.0
             for k in range(m):
+                in_mass += cur_coef[k] * cur_coef[k]
                 a = np.int64((cur_code[k] >> sh) & np.uint64(dim - 1))
                 col = step_col[s] + a
+                base = w_rest + _code_weight(cur_code[k] & ~field)
+                if base + 1 > max_weight:
+                    continue
                 for r in range(colptr[col], colptr[col + 1]):
                     b = rows[r]
+                    if base + _code_weight(np.uint64(b)) > max_weight:
+                        continue
                     if nc == cand_code.shape[0]:
                         cand_code = _grow_1d(cand_code, 2 * nc)
                         cand_coef = _grow_1d(cand_coef, 2 * nc)
@@ -356,53 +368,89 @@ def propagate_layer(
                     cand_src[nc] = cur_gidx[k]
                     cand_entry[nc] = entry
                     nc += 1
-            order = np.argsort(cand_code[:nc]) if m > 1 else np.arange(nc)
-            # merge equal codes, cut, keep survivors
+            # merge equal codes (hash table over this stage's candidates), then cut
             if nc > cur_code.shape[0]:
                 cur_code = _grow_1d(cur_code, 2 * nc)
                 cur_coef = _grow_1d(cur_coef, 2 * nc)
                 cur_freq = _grow_1d(cur_freq, 2 * nc)
                 cur_gidx = _grow_1d(cur_gidx, 2 * nc)
+            if nc > cand_dst.shape[0]:
+                cand_dst = _grow_1d(cand_dst, 2 * nc)
+            n_merged = 0
+            if m == 1:  # one source: its branches are distinct
+                for u in range(nc):
+                    cand_dst[u] = u
+                    cur_code[u] = cand_code[u]
+                    cur_coef[u] = cand_coef[u]
+                    cur_freq[u] = cand_freq[u]
+                n_merged = nc
+            else:
+                hcap = 16
+                while hcap < 2 * nc:
+                    hcap *= 2
+                if hcap > htab.shape[0]:
+                    htab = np.full(hcap, -1, np.int64)
+                if nc > slot_of.shape[0]:
+                    slot_of = _grow_1d(slot_of, 2 * nc)
+                hmask = np.uint64(hcap - 1)
+                for u in range(nc):
+                    code = cand_code[u]
+                    slot = np.int64(_mix(np.uint64(0x9E37), code) & hmask)
+                    while True:
+                        o = htab[slot]
+                        if o < 0:
+                            htab[slot] = n_merged
+                            slot_of[n_merged] = slot
+                            cur_code[n_merged] = code
+                            cur_coef[n_merged] = cand_coef[u]
+                            cur_freq[n_merged] = cand_freq[u]
+                            cand_dst[u] = n_merged
+                            n_merged += 1
+                            break
+                        if cur_code[o] == code:
+                            cur_coef[o] += cand_coef[u]
+                            if cand_freq[u] < cur_freq[o]:
+                                cur_freq[o] = cand_freq[u]
+                            cand_dst[u] = o
+                            break
+                        slot = np.int64((np.uint64(slot) + _U1) & hmask)
+                for o in range(n_merged):  # reset only the slots this stage used
+                    htab[slot_of[o]] = -1
+            if n_merged > final_of.shape[0]:
+                final_of = _grow_1d(final_of, 2 * n_merged)
             new_m = 0
-            u = 0
-            while u < nc:
-                v = u
-                code = cand_code[order[u]]
-                total = 0.0
-                freq = cand_freq[order[u]]
-                while v < nc and cand_code[order[v]] == code:
-                    total += cand_coef[order[v]]
-                    if cand_freq[order[v]] < freq:
-                        freq = cand_freq[order[v]]
-                    v += 1
-                keep = True
-                if w_rest + _code_weight(code) > max_weight:
-                    dropped[p, 0] += total * total
-                    keep = False
-                elif freq > max_freq:
+            out_mass = 0.0
+            for o in range(n_merged):
+                total = cur_coef[o]
+                code = cur_code[o]
+                freq = cur_freq[o]
+                final_of[o] = -1
+                out_mass += total * total
+                if freq > max_freq:
                     dropped[p, 1] += total * total
-                    keep = False
                 elif abs(total) < min_coeff or (total == 0.0 and not record):
                     dropped[p, 2] += total * total
-                    keep = False
-                if keep:
-                    dst = stage_sizes[p + 1]
-                    stage_sizes[p + 1] += 1
-                    if record:
-                        for y in range(u, v):
-                            if n_edges == edges.shape[0]:
-                                edges = _grow_2d(edges, 2 * n_edges)
-                            edges[n_edges, 0] = p
-                            edges[n_edges, 1] = cand_src[order[y]]
-                            edges[n_edges, 2] = dst
-                            edges[n_edges, 3] = cand_entry[order[y]]
-                            n_edges += 1
+                else:
+                    final_of[o] = stage_sizes[p + 1] + new_m
                     cur_code[new_m] = code
                     cur_coef[new_m] = total
                     cur_freq[new_m] = freq
-                    cur_gidx[new_m] = dst
+                    cur_gidx[new_m] = stage_sizes[p + 1] + new_m
                     new_m += 1
-                u = v
+            if record:
+                for u in range(nc):
+                    dst = final_of[cand_dst[u]]
+                    if dst >= 0:
+                        if n_edges == edges.shape[0]:
+                            edges = _grow_2d(edges, 2 * n_edges)
+                        edges[n_edges, 0] = p
+                        edges[n_edges, 1] = cand_src[u]
+                        edges[n_edges, 2] = dst
+                        edges[n_edges, 3] = cand_entry[u]
+                        n_edges += 1
+            stage_sizes[p + 1] += new_m
+            if in_mass > out_mass:
+                dropped[p, 0] += in_mass - out_mass
             m = new_m
         # emit the group's survivors
         if n_out + m > OX.shape[0]:

@@ -217,6 +217,7 @@ def propagate(
     mode: str | None = None,
     record: bool = False,
     program: StepProgram | None = None,
+    angles=None,
 ) -> PropagationResult:
     """Propagate ``observable`` backwards through ``circuit`` at parameters ``theta`` (float64).
 
@@ -231,6 +232,8 @@ def propagate(
             rotation; default when ``max_freq`` is set).
         record: keep the linear structure for :mod:`qnnlab.surrogate`-style replays.
         program: a prebuilt :func:`build_steps` result to reuse (its mode wins).
+        angles: the angle vector (one entry per angle argument per gate) instead of ``theta``
+            (pass ``theta=None``); engines that share the angle table use this.
     """
     start = time.perf_counter()
     cut = Truncation(max_weight, min_coeff, max_freq, max_terms)
@@ -244,16 +247,16 @@ def propagate(
             "the frequency cut counts cos/sin branchings of single rotations; use mode='gates' "
             "(the default when max_freq is set)."
         )
-    theta = np.asarray(theta, np.float64).reshape(-1)
-    if theta.shape != (circuit.n_params,):
-        raise PropagationError(
-            f"theta has {theta.size} entries but the circuit has {circuit.n_params} parameters."
-        )
-    if not np.all(np.isfinite(theta)):
+    if angles is None:
+        theta = np.asarray(theta, np.float64).reshape(-1)
+        if theta.shape != (circuit.n_params,):
+            raise PropagationError(
+                f"theta has {theta.size} entries but the circuit has {circuit.n_params} parameters."
+            )
+        angles = _angles_numpy(program.angle_table, theta)
+    angles = np.asarray(angles, np.float64)
+    if not np.all(np.isfinite(angles)):
         raise PropagationError("theta holds NaN or infinite values; give finite angles.")
-    from qnnlab.engines.plan import compile_circuit
-
-    angles = _angles_numpy(compile_circuit(circuit).angle_table, theta)
     ptm = program.ptm_values(angles, np)
 
     n = circuit.n_qubits
@@ -336,9 +339,7 @@ def propagate(
             keep = order if keep is None else keep[order]
             X, Z, C, F, WT = X[order], Z[order], C[order], F[order], WT[order]
         if record:
-            traces.append(
-                LayerTrace(pass_src, active_src, edges, sizes, fold_dst, fold_size, keep)
-            )
+            traces.append(LayerTrace(pass_src, active_src, edges, sizes, fold_dst, fold_size, keep))
     operator = PauliOperator(PauliTable(n, X, Z), C)
     trace = PropagationTrace(program, initial, tuple(traces)) if record else None
     return PropagationResult(

@@ -153,6 +153,8 @@ class StepProgram:
     inc: np.ndarray
     #: fresh qubits never touched by a gate (evaluated before anything else)
     untouched_fresh: tuple[int, ...]
+    #: the circuit's angle table (``a = scale * theta[slot] + offset`` per angle argument)
+    angle_table: object = None
 
     @property
     def n_entries(self) -> int:
@@ -312,6 +314,7 @@ def build_steps(circuit: Circuit, mode: str = "blocks", seed: int = 1234) -> Ste
         rows=np.asarray(rows, np.int64),
         inc=np.asarray(inc, np.int64),
         untouched_fresh=untouched,
+        angle_table=plan.angle_table,
     )
 
 
