@@ -422,8 +422,18 @@ def test_perceptron_engine_takes_any_structural_wiring():
 
 
 # ---------------------------------------------------------------------- choosing an engine
-@pytest.mark.parametrize("engine_name", ENGINE_NAMES)
-def test_classifier_fits_on_every_engine(engine_name):
+TRAINABLE = [n for n in ENGINE_NAMES if "traceable" in ENGINES[n].capabilities]
+
+
+def test_training_refuses_an_engine_that_cannot_differentiate():
+    from qnnlab.training.estimator import QCNNClassifier
+
+    with pytest.raises(ValueError, match=r"'pauliprop' engine has no 'traceable' capability"):
+        QCNNClassifier(engine="pauliprop").fit(np.eye(4), [0, 1, 0, 1])
+
+
+@pytest.mark.parametrize("engine_name", TRAINABLE)
+def test_classifier_fits_on_every_trainable_engine(engine_name):
     from qnnlab.training.estimator import QCNNClassifier
 
     rng = np.random.default_rng(3)

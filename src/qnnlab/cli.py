@@ -9,6 +9,7 @@ import os
 import shlex
 import socket
 import sys
+from pathlib import Path
 
 from qnnlab.version import __version__
 
@@ -80,6 +81,84 @@ def _variance(args: argparse.Namespace) -> int:
     print(f"table:   {run.table}")
     print(f"plot:    {run.plot}")
     return 0
+
+
+def _propagate(args: argparse.Namespace) -> int:
+    from qnnlab.experiments.propagate_run import PropagateConfig, run_propagate
+    from qnnlab.runtime.rundir import default_run_dir
+
+    config = PropagateConfig(
+        qubits=args.qubits,
+        block=args.block,
+        seed=args.seed,
+        max_weight=args.max_weight,
+        min_coeff=args.min_coeff,
+        max_freq=args.max_freq,
+        max_terms=args.max_terms,
+        observable=args.observable,
+        share_weights=not args.no_sharing,
+        exact=args.exact,
+    )
+    config.validate()
+    out = args.out or default_run_dir(f"propagate-{args.block}-{args.qubits}")
+    command = "qnnlab " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    r = run_propagate(config, out, command=command).results
+    print(
+        f"{r['n_qubits']} qubits, {r['block']} blocks: {r['n_terms']} strings "
+        f"(peak {r['peak_terms']}) in {r['seconds']:.2f} s"
+    )
+    print(f"dropped mass {r['dropped_mass']:.3e} (error bound {r['error_bound']:.3e})")
+    exact = r["exact_value"]
+    tail = "" if exact is None else f"   exact {exact:.10f}   |error| {r['abs_error']:.2e}"
+    print(f"value on |0..0> {r['value']:.10f}{tail}")
+    spectrum = "  ".join(f"{k}:{m:.3g}" for k, m in enumerate(r["weight_mass"]) if m > 0)
+    print(f"mass by weight  {spectrum}")
+    print(f"results: {Path(out) / 'results.json'}")
+    return 0
+
+
+def _add_propagate_parser(sub) -> None:
+    p = sub.add_parser(
+        "propagate",
+        help="Pauli-propagate a QCNN readout observable and show its weight spectrum",
+        description=(
+            "Propagate Z on the readout qubit of qcnn(N) (angles uniform in [0, 2 pi) from "
+            "--seed, float64) backwards through the circuit, with optional truncations, and "
+            "write results.json, weight_mass.csv and weight_mass.png into --out."
+        ),
+    )
+    p.add_argument("--qubits", type=int, required=True, help="chain length N")
+    p.add_argument(
+        "--block",
+        choices=["su4", "so4", "ry-cnot"],
+        default="su4",
+        help="convolution block (default: %(default)s)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="angle seed (default: %(default)s)")
+    p.add_argument("--max-weight", type=int, default=None, help="drop strings above weight K")
+    p.add_argument(
+        "--min-coeff", type=_finite_float, default=None, help="drop strings with |c| < C"
+    )
+    p.add_argument(
+        "--max-freq", type=int, default=None, help="drop paths with more than F sin/cos branches"
+    )
+    p.add_argument(
+        "--max-terms", type=int, default=None, help="keep the M largest strings per layer"
+    )
+    p.add_argument(
+        "--observable",
+        default=None,
+        help="Pauli string to propagate, e.g. 'Z7' or 'X0 X1' (default: Z on the readout qubit)",
+    )
+    p.add_argument("--no-sharing", action="store_true", help="one parameter set per block")
+    p.add_argument(
+        "--exact",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="compare with the statevector engine (default: when N <= 20)",
+    )
+    p.add_argument("--out", default=None, help="output folder (default: runs/propagate-...)")
+    p.set_defaults(func=_propagate)
 
 
 class _NonFinite(ValueError):
@@ -395,6 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(func=_variance)
     _add_dataset_parsers(sub)
     _add_reproduce_parser(sub)
+    _add_propagate_parser(sub)
     return parser
 
 

@@ -6,6 +6,8 @@ optional ``capabilities``. Everything else here is written against that protocol
 
 * :class:`StatevectorEngine`: batched pure states (JAX), adjoint or backprop gradients.
 * :class:`DensityMatrixEngine`: batched mixed states (JAX), partial trace at discards.
+* :class:`PauliPropagationEngine`: Heisenberg-picture Pauli propagation (NumPy + Numba), exact
+  or truncated, on dense states, MPS, shadows and product states.
 * Finite shots (:func:`sample_expval`, :func:`sample_bitstrings`) and parameter-shift gradients
   (:func:`parameter_shift_jacobian`), exact or from shots, for any engine.
 
@@ -16,6 +18,7 @@ check the name with :func:`check_engine_name`.
 
 from qnnlab.engines.density import DensityMatrixEngine
 from qnnlab.engines.gradients import parameter_shift_jacobian, parameter_shift_jacobian_fn
+from qnnlab.engines.pauliprop.engine import PauliPropagationEngine
 from qnnlab.engines.plan import Plan, compile_circuit
 from qnnlab.engines.protocol import CAPABILITIES, Engine, require
 from qnnlab.engines.shots import sample_bitstrings, sample_expval, shot_expval_fn
@@ -23,13 +26,24 @@ from qnnlab.engines.statevector import StatevectorEngine
 from qnnlab.engines.validation import InputError
 
 #: Engine classes by name; every one implements :class:`Engine`.
-ENGINES: dict[str, type] = {"statevector": StatevectorEngine, "density": DensityMatrixEngine}
+ENGINES: dict[str, type] = {
+    "statevector": StatevectorEngine,
+    "density": DensityMatrixEngine,
+    "pauliprop": PauliPropagationEngine,
+}
 
 
 def check_engine_name(engine) -> str:
     """``engine`` if it names a registered engine, else :class:`InputError` listing them."""
     if not isinstance(engine, str) or engine not in ENGINES:
         raise InputError(f"unknown engine {engine!r}; choose one of {sorted(ENGINES)}.")
+    return engine
+
+
+def check_trainable_engine(engine, what: str) -> str:
+    """``engine`` if it names a registered engine whose functions JAX can differentiate (the
+    ``"traceable"`` capability, which gradient training needs), else :class:`InputError`."""
+    require(ENGINES[check_engine_name(engine)], "traceable", what)
     return engine
 
 
@@ -45,9 +59,11 @@ __all__ = [
     "DensityMatrixEngine",
     "Engine",
     "InputError",
+    "PauliPropagationEngine",
     "Plan",
     "StatevectorEngine",
     "check_engine_name",
+    "check_trainable_engine",
     "compile_circuit",
     "make_engine",
     "parameter_shift_jacobian",

@@ -119,5 +119,10 @@ def require(engine, capability: str, what: str) -> None:
     able = sorted(n for n, cls in ENGINES.items() if capability in cls.capabilities)
     raise InputError(
         f"the {engine.name!r} engine has no {capability!r} capability, which {what} needs; "
-        f"use an engine that has it: {able}."
+        f"use an engine that has it: {able}"
+        + (
+            " (or train the compiled Pauli-propagation surrogate, qnnlab.surrogate)."
+            if engine.name == "pauliprop" and capability == "traceable"
+            else "."
+        )
     )

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from qnnlab.data import build_dataset
-from qnnlab.engines import ENGINES, make_engine
+from qnnlab.engines import check_trainable_engine, make_engine
 from qnnlab.engines.shots import check_shots
 from qnnlab.models.qcnn import CONV_BLOCKS, qcnn, qcnn_readout
 from qnnlab.runtime.checkpoint import TaskCheckpoint
@@ -44,8 +44,7 @@ def check_training_settings(config) -> None:
         raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {config.loss!r}.")
     if config.dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES}, got {config.dtype!r}.")
-    if not isinstance(config.engine, str) or config.engine not in ENGINES:
-        raise ValueError(f"engine must be one of {sorted(ENGINES)}, got {config.engine!r}.")
+    check_trainable_engine(config.engine, "training a QCNN")
     if config.shots is not None:
         check_shots(config.shots)
     for name in ("epochs", "batch_size"):

@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.sparse
 
-from qnnlab.engines import check_engine_name, make_engine
+from qnnlab.engines import check_trainable_engine, make_engine
 from qnnlab.engines.validation import resolve_dtype
 from qnnlab.models.qcnn import qcnn, qcnn_readout
 from qnnlab.training.fit import batch_bucket, evaluate, fit, init_params, predict_expvals
@@ -425,7 +425,7 @@ class QCNNClassifier:
             raise ValueError(
                 f"n_qubits must be an integer >= {MIN_QUBITS} or None, got {n_qubits!r}."
             )
-        check_engine_name(self.engine)
+        check_trainable_engine(self.engine, "training a QCNNClassifier")
         X = self._as_2d(X)
         n_features = X.shape[1]
         X = self._states(X, None if n_qubits is None else int(n_qubits))

@@ -91,11 +91,12 @@ def _grow_2d(a, cap):
 
 
 @njit(cache=True)
-def _touched(xi, zi, layer_mask, qstep, tids):
-    """Fill ``tids`` with the sorted layer steps under the support of one string; return count."""
+def _touched(X, Z, i, layer_mask, qstep, tids):
+    """Fill ``tids`` with the sorted layer steps under the support of string ``i``; return the
+    count (rows are passed with their index: Numba row views cost more than the work here)."""
     t = 0
-    for w in range(xi.shape[0]):
-        b = (xi[w] | zi[w]) & layer_mask[w]
+    for w in range(X.shape[1]):
+        b = (X[i, w] | Z[i, w]) & layer_mask[w]
         while b != _U0:
             q = w * 64 + _ctz(b)
             b &= b - _U1
@@ -122,7 +123,8 @@ def _touched(xi, zi, layer_mask, qstep, tids):
 
 @njit(cache=True)
 def _cleared(tids, t, step_q, step_nq, mask):
-    mask[:] = _U0
+    for w in range(mask.shape[0]):
+        mask[w] = _U0
     for k in range(t):
         s = tids[k]
         for j in range(step_nq[s]):
@@ -131,27 +133,28 @@ def _cleared(tids, t, step_q, step_nq, mask):
 
 
 @njit(cache=True)
-def _key_hash(xi, zi, mask):
+def _key_hash(X, Z, i, mask):
     h = np.uint64(0x12345)
-    for w in range(xi.shape[0]):
-        h = _mix(h, xi[w] & ~mask[w])
-        h = _mix(h, zi[w] & ~mask[w])
+    for w in range(X.shape[1]):
+        h = _mix(h, X[i, w] & ~mask[w])
+        h = _mix(h, Z[i, w] & ~mask[w])
         h = _mix(h, mask[w])
     return h
 
 
 @njit(cache=True)
-def _same_key(xa, za, ma, xb, zb, mb):
-    for w in range(xa.shape[0]):
-        if ma[w] != mb[w]:
+def _same_key(X, Z, a, ma, b, gmask, g):
+    for w in range(X.shape[1]):
+        mb = gmask[g, w]
+        if ma[w] != mb:
             return False
-        if (xa[w] & ~ma[w]) != (xb[w] & ~mb[w]) or (za[w] & ~ma[w]) != (zb[w] & ~mb[w]):
+        if (X[a, w] & ~ma[w]) != (X[b, w] & ~mb) or (Z[a, w] & ~ma[w]) != (Z[b, w] & ~mb):
             return False
     return True
 
 
 @njit(cache=True)
-def _local_code(xi, zi, tids, t, step_q, step_nq):
+def _local_code(X, Z, i, tids, t, step_q, step_nq):
     """Pack the letters of a string on its touched steps (step ``p`` first, big-endian inside
     a step: qubit ``j`` of a step at bits ``2 (nq - 1 - j)`` of the step's field)."""
     code = _U0
@@ -163,7 +166,7 @@ def _local_code(xi, zi, tids, t, step_q, step_nq):
             q = step_q[s, j]
             w = q // 64
             sh = np.uint64(q % 64)
-            letter = ((xi[w] >> sh) & _U1) | (((zi[w] >> sh) & _U1) << _U1)
+            letter = ((X[i, w] >> sh) & _U1) | (((Z[i, w] >> sh) & _U1) << _U1)
             code |= letter << np.uint64(off + 2 * (nq - 1 - j))
         off += 2 * nq
     return code
@@ -193,8 +196,6 @@ def propagate_layer(
     n, nw = X.shape
     tids = np.empty(MAX_TOUCHED_QUBITS, np.int64)
     mask = np.empty(nw, np.uint64)
-    mask2 = np.empty(nw, np.uint64)
-    tids2 = np.empty(MAX_TOUCHED_QUBITS, np.int64)
     empty_edges = np.zeros((0, 4), np.int64)
 
     # pass 1: group active strings by (rest, touched set)
@@ -205,11 +206,12 @@ def propagate_layer(
     slot_hash = np.zeros(cap, np.uint64)
     slot_gid = np.zeros(cap, np.int64)
     group_of = np.full(n, -1, np.int64)
+    gmask = np.empty((64, nw), np.uint64)  # cleared mask of each group's key
     n_groups = 0
     max_t = 0
     n_pass = 0
     for i in range(n):
-        t = _touched(X[i], Z[i], layer_mask, qstep, tids)
+        t = _touched(X, Z, i, layer_mask, qstep, tids)
         if t < 0:
             return (X, Z, C, F, WT, np.zeros((1, 3)), 0, np.zeros(0, np.int64),
                     np.zeros(0, np.int64), empty_edges, np.zeros(1, np.int64), 1)  # fmt: skip
@@ -219,7 +221,7 @@ def propagate_layer(
         if t > max_t:
             max_t = t
         _cleared(tids, t, step_q, step_nq, mask)
-        h = _key_hash(X[i], Z[i], mask)
+        h = _key_hash(X, Z, i, mask)
         slot = np.int64(h & np.uint64(cap - 1))
         while True:
             r = slot_rep[slot]
@@ -228,12 +230,14 @@ def propagate_layer(
                 slot_hash[slot] = h
                 slot_gid[slot] = n_groups
                 group_of[i] = n_groups
+                if n_groups == gmask.shape[0]:
+                    gmask = _grow_2d(gmask, 2 * n_groups)
+                for w in range(nw):
+                    gmask[n_groups, w] = mask[w]
                 n_groups += 1
                 break
             if slot_hash[slot] == h:
-                t2 = _touched(X[r], Z[r], layer_mask, qstep, tids2)
-                _cleared(tids2, t2, step_q, step_nq, mask2)
-                if _same_key(X[i], Z[i], mask, X[r], Z[r], mask2):
+                if _same_key(X, Z, i, mask, r, gmask, slot_gid[slot]):
                     group_of[i] = slot_gid[slot]
                     break
             slot = (slot + 1) & (cap - 1)
@@ -267,8 +271,9 @@ def propagate_layer(
     OW = np.empty(out_cap, np.int64)
     for k in range(n_pass):
         i = pass_src[k]
-        OX[k] = X[i]
-        OZ[k] = Z[i]
+        for w in range(nw):
+            OX[k, w] = X[i, w]
+            OZ[k, w] = Z[i, w]
         OC[k] = C[i]
         OF[k] = F[i]
         OW[k] = WT[i]
@@ -299,7 +304,7 @@ def propagate_layer(
     for g in range(n_groups):
         lo, hi = gstart[g], gstart[g + 1]
         rep = active_src[lo]
-        t = _touched(X[rep], Z[rep], layer_mask, qstep, tids)
+        t = _touched(X, Z, rep, layer_mask, qstep, tids)
         _cleared(tids, t, step_q, step_nq, mask)
         off = 0
         for k in range(t):
@@ -311,10 +316,10 @@ def propagate_layer(
             cur_coef = _grow_1d(cur_coef, 2 * m)
             cur_freq = _grow_1d(cur_freq, 2 * m)
             cur_gidx = _grow_1d(cur_gidx, 2 * m)
-        w_rest = WT[rep] - _code_weight(_local_code(X[rep], Z[rep], tids, t, step_q, step_nq))
+        w_rest = WT[rep] - _code_weight(_local_code(X, Z, rep, tids, t, step_q, step_nq))
         for k in range(m):
             i = active_src[lo + k]
-            cur_code[k] = _local_code(X[i], Z[i], tids, t, step_q, step_nq)
+            cur_code[k] = _local_code(X, Z, i, tids, t, step_q, step_nq)
             cur_coef[k] = C[i]
             cur_freq[k] = F[i]
             cur_gidx[k] = lo + k
@@ -344,16 +349,19 @@ def propagate_layer(
             # does not arrive (in_mass - out_mass below)
             nc = 0
             in_mass = 0.0
+            skipped = False
             for k in range(m):
                 in_mass += cur_coef[k] * cur_coef[k]
                 a = np.int64((cur_code[k] >> sh) & np.uint64(dim - 1))
                 col = step_col[s] + a
                 base = w_rest + _code_weight(cur_code[k] & ~field)
                 if base + 1 > max_weight:
+                    skipped = True
                     continue
                 for r in range(colptr[col], colptr[col + 1]):
                     b = rows[r]
                     if base + _code_weight(np.uint64(b)) > max_weight:
+                        skipped = True
                         continue
                     if nc == cand_code.shape[0]:
                         cand_code = _grow_1d(cand_code, 2 * nc)
@@ -384,6 +392,22 @@ def propagate_layer(
                     cur_coef[u] = cand_coef[u]
                     cur_freq[u] = cand_freq[u]
                 n_merged = nc
+            elif nc <= 24:  # few candidates: compare directly
+                for u in range(nc):
+                    code = cand_code[u]
+                    o = 0
+                    while o < n_merged and cur_code[o] != code:
+                        o += 1
+                    if o == n_merged:
+                        cur_code[o] = code
+                        cur_coef[o] = cand_coef[u]
+                        cur_freq[o] = cand_freq[u]
+                        n_merged += 1
+                    else:
+                        cur_coef[o] += cand_coef[u]
+                        if cand_freq[u] < cur_freq[o]:
+                            cur_freq[o] = cand_freq[u]
+                    cand_dst[u] = o
             else:
                 hcap = 16
                 while hcap < 2 * nc:
@@ -449,7 +473,7 @@ def propagate_layer(
                         edges[n_edges, 3] = cand_entry[u]
                         n_edges += 1
             stage_sizes[p + 1] += new_m
-            if in_mass > out_mass:
+            if skipped and in_mass > out_mass:
                 dropped[p, 0] += in_mass - out_mass
             m = new_m
         # emit the group's survivors
@@ -513,8 +537,9 @@ def merge_duplicates(X, Z, C, F, WT, drop_zeros):
             o = slot_out[slot]
             if o < 0:
                 slot_out[slot] = n_out
-                OX[n_out] = X[i]
-                OZ[n_out] = Z[i]
+                for w in range(nw):
+                    OX[n_out, w] = X[i, w]
+                    OZ[n_out, w] = Z[i, w]
                 OC[n_out] = C[i]
                 OF[n_out] = F[i]
                 OW[n_out] = WT[i]

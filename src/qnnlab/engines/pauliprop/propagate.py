@@ -62,7 +62,7 @@ class Truncation:
                     name,
                     value,
                     minimum=0 if name == "max_freq" else 1,
-                    hint="leave it unset for no cut",
+                    hint="Leave it unset for no cut.",
                     error=PropagationError,
                 )
         if self.min_coeff is not None:
