@@ -146,7 +146,11 @@ def run_propagate(
         [
             (k, float(m), int(c))
             for k, (m, c) in enumerate(
-                zip(mass, np.bincount(result.operator.table.weights(), minlength=len(mass)))
+                zip(
+                    mass,
+                    np.bincount(result.operator.table.weights(), minlength=len(mass)),
+                    strict=True,
+                )
             )
         ],
     )

@@ -40,6 +40,7 @@ import.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -239,6 +240,16 @@ class CompiledSurrogate:
                 f"theta has shape {theta.shape} but the circuit has {self.n_params} parameters; "
                 "pass a (n_params,) vector (use jax.vmap for batches)."
             )
+        return self._jitted(theta)
+
+    @functools.cached_property
+    def _jitted(self):
+        """One XLA program for the whole evaluation: called eagerly, the per-layer gathers and
+        sums would each compile on their own (hundreds of tiny programs)."""
+        return jax.jit(self._evaluate)
+
+    def _evaluate(self, theta):
+        real = theta.dtype
         r = self._ptm(self._angles(theta)).astype(real)
         r_ext = jnp.concatenate([r, jnp.ones((1,), real)])
         # The index arrays enter through a barrier: as plain closed-over constants XLA would
