@@ -240,21 +240,23 @@ class CompiledSurrogate:
                 f"theta has shape {theta.shape} but the circuit has {self.n_params} parameters; "
                 "pass a (n_params,) vector (use jax.vmap for batches)."
             )
-        return self._jitted(theta)
+        return self._jitted(theta, self._arrays, self._initial)
 
     @functools.cached_property
     def _jitted(self):
-        """One XLA program for the whole evaluation: called eagerly, the per-layer gathers and
-        sums would each compile on their own (hundreds of tiny programs)."""
+        """One XLA program for the whole evaluation, with the index arrays as its arguments:
+        called eagerly, the per-layer gathers and sums would each compile on their own, and as
+        constants inside the program XLA would try to fold them."""
         return jax.jit(self._evaluate)
 
-    def _evaluate(self, theta):
+    def _evaluate(self, theta, arrays, initial):
         real = theta.dtype
         r = self._ptm(self._angles(theta)).astype(real)
         r_ext = jnp.concatenate([r, jnp.ones((1,), real)])
-        # The index arrays enter through a barrier: as plain closed-over constants XLA would
-        # try to constant-fold the gathers and scatters over them (minutes for 10^6 edges).
-        arrays, initial = jax.lax.optimization_barrier((self._arrays, self._initial))
+        # Inside a caller's jit the index arrays are constants of the outer program: the
+        # barrier keeps XLA from constant-folding the gathers and scatters over them (minutes
+        # for 10^6 edges).
+        arrays, initial = jax.lax.optimization_barrier((arrays, initial))
         return _run_program(self._program, arrays, r_ext, initial.astype(real))
 
     def expval_fn(self) -> Callable:
