@@ -183,3 +183,14 @@ def test_cli_propagate_writes_the_contract_fields(tmp_path, capsys):
     assert main(["propagate", "--qubits", "8", "--max-freq", "-1", "--out",
                  str(tmp_path / "bad")]) == 2  # fmt: skip
     assert "--max-freq must be an integer >= 0" in capsys.readouterr().err
+
+
+def test_importing_the_engines_loads_neither_numba_nor_tenpy():
+    """Time to first result: the Pauli-propagation kernels (Numba) and its data routes (TeNPy via
+    qnnlab.data) load when first used, not when a user imports the engines."""
+    import subprocess
+    import sys
+
+    code = "import sys, qnnlab.engines; print('numba' in sys.modules, 'tenpy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]

@@ -19,7 +19,6 @@ import numpy as np
 
 from qnnlab.circuits.angles import angle_table
 from qnnlab.circuits.circuit import Circuit
-from qnnlab.engines.pauliprop.evaluate import expvals, pauli_expvals_dense
 from qnnlab.engines.pauliprop.propagate import PropagationResult, Truncation, propagate
 from qnnlab.engines.pauliprop.steps import build_steps
 from qnnlab.engines.validation import (
@@ -106,6 +105,8 @@ class PauliPropagationEngine:
 
     def expval_from_angles_fn(self, observable):
         """``f(angles, batch) -> (B,)``: propagate at ``angles``, evaluate on pure states."""
+        from qnnlab.engines.pauliprop.evaluate import pauli_expvals_dense
+
         inputs = tuple(self.circuit.input_qubits)
         k = len(inputs)
 
@@ -152,6 +153,8 @@ class PauliPropagationEngine:
         list of them, a :class:`~qnnlab.shadows.ClassicalShadow` or a list (estimates), or
         :class:`~qnnlab.engines.pauliprop.evaluate.ProductStates`; also dense state arrays.
         Data qubit ``k`` is the circuit's ``input_qubits[k]``."""
+        from qnnlab.engines.pauliprop.evaluate import expvals  # loads data and shadows
+
         result = self.propagate(theta, observable)
         inputs = tuple(self.circuit.input_qubits)
         table = result.operator.table.remap(inputs, len(inputs))

@@ -34,7 +34,6 @@ from qnnlab.checks import check_int, check_real
 from qnnlab.circuits.circuit import Circuit
 from qnnlab.circuits.pauli_table import PauliTable, n_words
 from qnnlab.circuits.paulis import BasisProjector, PauliSum, as_observable
-from qnnlab.engines.pauliprop import kernel
 from qnnlab.engines.pauliprop.steps import StepProgram, backward_layers, build_steps
 
 #: most qubits a BasisProjector observable may have (it expands into 2^k Pauli strings)
@@ -235,6 +234,8 @@ def propagate(
         angles: the angle vector (one entry per angle argument per gate) instead of ``theta``
             (pass ``theta=None``); engines that share the angle table use this.
     """
+    from qnnlab.engines.pauliprop import kernel  # Numba loads on first use, not on import
+
     start = time.perf_counter()
     cut = Truncation(max_weight, min_coeff, max_freq, max_terms)
     if mode is None:
@@ -360,6 +361,8 @@ def propagate(
 def _fold(X, Z, C, F, WT, qubits, n, record):
     """Evaluate ``qubits`` on ``|0>`` and merge the strings that become equal; returns the new
     arrays and the output index of every input string (``-1``: vanished)."""
+    from qnnlab.engines.pauliprop import kernel
+
     X2, Z2, W2, keep = kernel.fold_zero_qubits(X, Z, C, WT, _mask(qubits, n))
     kept = np.nonzero(keep)[0]
     X3, Z3, C3, F3, W3, dst = kernel.merge_duplicates(
