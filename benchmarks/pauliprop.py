@@ -61,7 +61,7 @@ from qnnlab.models import qcnn, qcnn_readout
 
 TARGET = 5e-3
 COLUMNS = ("qnnlab", *peers.PEERS)
-THRESHOLDS = (1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5)
+THRESHOLDS = (1e-2, 3e-3, 2e-3, 1e-3, 5e-4, 3e-4, 1e-4, 3e-5, 1e-5)
 SWEEPS = {
     "qnnlab": [{"min_coeff": c, "mode": m} for m in ("blocks", "gates") for c in THRESHOLDS],
     "monoprop": [{"min_coeff": c} for c in THRESHOLDS],

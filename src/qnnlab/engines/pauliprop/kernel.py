@@ -202,11 +202,13 @@ def propagate_layer(
     cap = 16
     while cap < 2 * n:
         cap *= 2
-    slot_rep = np.full(cap, -1, np.int64)
-    slot_hash = np.zeros(cap, np.uint64)
-    slot_gid = np.zeros(cap, np.int64)
+    # the table holds group ids only (one random access per probe); each group's first string,
+    # key hash and cleared mask sit in arrays indexed by group id, written in order
+    slot_gid = np.full(cap, -1, np.int32)
+    g_rep = np.empty(64, np.int64)
+    g_hash = np.empty(64, np.uint64)
+    gmask = np.empty((64, nw), np.uint64)
     group_of = np.full(n, -1, np.int64)
-    gmask = np.empty((64, nw), np.uint64)  # cleared mask of each group's key
     n_groups = 0
     max_t = 0
     n_pass = 0
@@ -224,22 +226,23 @@ def propagate_layer(
         h = _key_hash(X, Z, i, mask)
         slot = np.int64(h & np.uint64(cap - 1))
         while True:
-            r = slot_rep[slot]
-            if r < 0:
-                slot_rep[slot] = i
-                slot_hash[slot] = h
-                slot_gid[slot] = n_groups
-                group_of[i] = n_groups
-                if n_groups == gmask.shape[0]:
+            g = np.int64(slot_gid[slot])
+            if g < 0:
+                if n_groups == g_rep.shape[0]:
+                    g_rep = _grow_1d(g_rep, 2 * n_groups)
+                    g_hash = _grow_1d(g_hash, 2 * n_groups)
                     gmask = _grow_2d(gmask, 2 * n_groups)
+                slot_gid[slot] = n_groups
+                g_rep[n_groups] = i
+                g_hash[n_groups] = h
                 for w in range(nw):
                     gmask[n_groups, w] = mask[w]
+                group_of[i] = n_groups
                 n_groups += 1
                 break
-            if slot_hash[slot] == h:
-                if _same_key(X, Z, i, mask, r, gmask, slot_gid[slot]):
-                    group_of[i] = slot_gid[slot]
-                    break
+            if g_hash[g] == h and _same_key(X, Z, i, mask, g_rep[g], gmask, g):
+                group_of[i] = g
+                break
             slot = (slot + 1) & (cap - 1)
 
     # pass 2: counting sort of the active strings by group

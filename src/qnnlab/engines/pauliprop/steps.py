@@ -324,15 +324,19 @@ def _ptms(sources, angles) -> np.ndarray:
 
 
 def backward_layers(program: StepProgram) -> list[list[int]]:
-    """Steps in Heisenberg (reverse) order, grouped greedily into layers of consecutive steps
-    on disjoint qubits: such steps commute, so a layer is applied in one pass."""
+    """Steps in Heisenberg (reverse) order, scheduled as early as possible into layers of steps
+    on disjoint qubits: a step goes one layer after the last layer that used any of its qubits.
+    Steps in one layer act on disjoint qubits and commute, and steps that share a qubit keep
+    their order, so a layer is applied in one pass; there are as many layers as the circuit is
+    deep, not as it has gates."""
+    last_layer: dict[int, int] = {}
     layers: list[list[int]] = []
-    used: set[int] = set()
     for k in range(len(program.steps) - 1, -1, -1):
-        qubits = set(program.steps[k].qubits)
-        if not layers or qubits & used:
+        qubits = program.steps[k].qubits
+        layer = 1 + max((last_layer.get(q, -1) for q in qubits), default=-1)
+        if layer == len(layers):
             layers.append([])
-            used = set()
-        layers[-1].append(k)
-        used |= qubits
+        layers[layer].append(k)
+        for q in qubits:
+            last_layer[q] = layer
     return layers
