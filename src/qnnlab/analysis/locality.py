@@ -236,7 +236,7 @@ def _haar_block(circuit: Circuit, a: int, b: int, params, rng) -> None:
 
 def haar_qcnn(n_qubits: int, rng: np.random.Generator | None = None, **options) -> Circuit:
     """:func:`qcnn` with every convolution block an independent Haar-random two-qubit
-    ``unitary`` gate drawn from ``rng`` (``None``: identity placeholders, enough for
+    ``unitary`` gate drawn from ``rng`` (``None``: identity blocks, enough for
     :func:`haar_chain_spectrum`, which reads only the layout). Pooling parameters are not
     shared (``share_weights=False``); ``options`` go to :func:`qcnn` (``pool``, ``periodic``,
     ``final_qubits``, ``layers_per_scale``)."""

@@ -152,7 +152,8 @@ class QCNNLocalityConfig(ExperimentConfig):
 
 
 def _trained_spec(name: str) -> tuple[str, int, tuple]:
-    """``(dataset family, qubits placeholder, options)`` of a ``trained`` entry."""
+    """``(dataset family, qubit count (0: the family's default), options)`` of a ``trained``
+    entry."""
     if name in PHASE_MODELS:
         return name, 0, ()
     if name.startswith("toric-"):
