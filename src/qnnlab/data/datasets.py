@@ -133,16 +133,15 @@ class Dataset:
 
         Sample ``i`` uses the seed ``[seed, i]``, so a shadow does not depend on the others.
         """
+        return [self.shadow(i, n_snapshots, seed=seed) for i in range(len(self))]
+
+    def shadow(self, index: int, n_snapshots: int, *, seed: int):
+        """The classical shadow of sample ``index`` that :meth:`shadows` gives (seed
+        ``[seed, index]``)."""
         from qnnlab.shadows import sample_shadow
 
-        return [
-            sample_shadow(
-                self.state(i),
-                n_snapshots,
-                seed=int(np.random.SeedSequence([seed, i]).generate_state(1)[0]),
-            )
-            for i in range(len(self))
-        ]
+        state_seed = int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+        return sample_shadow(self.state(index), n_snapshots, seed=state_seed)
 
     def summary(self) -> dict:
         """What `qnnlab dataset info` prints: configuration, balance, energies, cost."""

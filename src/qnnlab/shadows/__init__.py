@@ -9,8 +9,11 @@ measurements", Nat. Phys. 16, 1050 (2020), arXiv:2002.08953.
   a right-canonical MPS.
 - :mod:`~qnnlab.shadows.estimators`: :func:`estimate` (median of means with the shadow-norm
   bound), :func:`estimate_table` (every string of a packed
-  :class:`~qnnlab.circuits.pauli_table.PauliTable` at once), :func:`local_pauli_features` (all
-  geometrically local Pauli strings at once).
+  :class:`~qnnlab.circuits.pauli_table.PauliTable` at once), :func:`estimate_tables` (the same
+  for one shadow per state), :func:`local_pauli_features` (all geometrically local Pauli
+  strings at once).
+- :mod:`~qnnlab.shadows.histogram`: the support histograms behind :func:`estimate_table`
+  (Numba, loaded on first use).
 
 Example:
     >>> from qnnlab.data.mps import random_mps
@@ -20,12 +23,14 @@ Example:
 """
 
 from qnnlab.shadows.estimators import (
+    BatchTableEstimates,
     Estimate,
     LocalPauliFeatures,
     TableEstimates,
     default_groups,
     estimate,
     estimate_table,
+    estimate_tables,
     local_pauli_features,
     local_pauli_strings,
     local_pauli_table,
@@ -48,6 +53,7 @@ from qnnlab.shadows.snapshots import (
 __all__ = [
     "BASES",
     "FORMAT_VERSION",
+    "BatchTableEstimates",
     "ClassicalShadow",
     "Estimate",
     "LocalPauliFeatures",
@@ -57,6 +63,7 @@ __all__ = [
     "default_groups",
     "estimate",
     "estimate_table",
+    "estimate_tables",
     "local_pauli_features",
     "local_pauli_strings",
     "local_pauli_table",

@@ -31,6 +31,9 @@ median of means spreads a little more, up to ``sqrt(pi/2) ~ 1.25`` times for man
 
 Exactness: every ``x_t`` of a Pauli string is an integer times ``3^w``, so group sums are exact
 in floating point and :func:`local_pauli_features` reproduces :func:`estimate` bit for bit.
+:func:`estimate_table` and :func:`estimate_tables` get the integer group sums either letter by
+letter (NumPy) or from support histograms (:mod:`qnnlab.shadows.histogram`, Numba, loaded on
+first use): the same integers, so the same estimates bit for bit.
 """
 
 from __future__ import annotations
@@ -38,11 +41,15 @@ from __future__ import annotations
 import itertools
 import math
 import numbers
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 
+from qnnlab.checks import check_int
 from qnnlab.circuits.pauli_table import PauliTable
 from qnnlab.circuits.paulis import PauliString, PauliSum, as_observable
 from qnnlab.shadows.snapshots import ClassicalShadow
@@ -269,44 +276,256 @@ class TableEstimates:
         )
 
 
-def estimate_table(
-    shadow: ClassicalShadow, table: PauliTable, *, groups: int | None = None, delta: float = 0.01
-) -> TableEstimates:
-    """Median-of-means estimates of all strings of ``table`` at once (same numbers as
-    :func:`estimate` on each string with the same ``groups``).
+@dataclass(frozen=True, eq=False)
+class BatchTableEstimates:
+    """Estimates of every string of a :class:`PauliTable` in each of ``B`` states.
 
-    Snapshots are processed in blocks inside each median-of-means group; per block the letters
-    of every string are gathered, compared with the measured bases and multiplied per string
-    (``reduceat``), so memory stays within :data:`TABLE_MEMORY_BUDGET` whatever the numbers of
-    strings and snapshots. Group sums are integer counts times ``3^w``: exact. ``delta`` and
-    the errors are per string (for all at once pass ``delta / n_strings``, union bound).
+    ``values`` and ``std_errors`` are ``(B, n_strings)``; every state uses the same number of
+    snapshots ``n_snapshots`` and groups, so the shadow-norm bound ``errors`` and ``weights``
+    are ``(n_strings,)`` and shared. ``estimates[i]`` is state ``i`` as a
+    :class:`TableEstimates`.
     """
-    _check_table(shadow, table)
-    t_total = shadow.n_snapshots
-    if t_total == 0:
-        raise ValueError("the shadow has no snapshots.")
-    kk = default_groups(delta, t_total) if groups is None else _check_groups(groups, t_total)
+
+    values: np.ndarray
+    errors: np.ndarray
+    std_errors: np.ndarray
+    weights: np.ndarray
+    groups: int
+    n_snapshots: int
+    confidence: float
+
+    @property
+    def n_states(self) -> int:
+        return self.values.shape[0]
+
+    def __len__(self) -> int:
+        return self.n_states
+
+    def __getitem__(self, i: int) -> TableEstimates:
+        return TableEstimates(
+            values=self.values[i],
+            errors=self.errors,
+            std_errors=self.std_errors[i],
+            weights=self.weights,
+            groups=self.groups,
+            n_snapshots=self.n_snapshots,
+            confidence=self.confidence,
+        )
+
+
+#: ``estimate_table(..., method="auto")`` compares letters with NumPy when the work
+#: ``T x (letters + strings)`` is at most this (a few milliseconds, and no compiled kernel to
+#: load), and uses support histograms above.
+LETTER_PATH_MAX_WORK = 2**18
+#: Strings per chunk when group sums become estimates (bounds the float temporaries).
+STATISTICS_CHUNK = 2**16
+#: The ways :func:`estimate_table` can sum snapshots.
+TABLE_METHODS = ("auto", "histogram", "letters")
+
+
+def _letter_sums(shadow: ClassicalShadow, table: PauliTable, starts, sizes):
+    """Per-group sums of the signs ``x_t(P) / 3^w`` (``(K, n_strings)`` int64) and the number
+    of snapshots matching each string (``(n_strings,)`` int64), letter by letter in NumPy:
+    ``O(T x total letters)``."""
     layout = _letter_layout(table)
-    g_starts, sizes = _group_layout(t_total, kk)
-    sums = np.zeros((kk, len(table)), dtype=np.int64)
+    sums = np.zeros((len(starts), len(table)), dtype=np.int64)
     matches = np.zeros(len(table), dtype=np.int64)
     block = _snapshot_block(table)
-    for g, (g0, size) in enumerate(zip(g_starts.tolist(), sizes.tolist(), strict=True)):
+    for g, (g0, size) in enumerate(zip(starts.tolist(), sizes.tolist(), strict=True)):
         for lo in range(g0, g0 + size, block):
             signs = _snapshot_signs(shadow, layout, len(table), lo, min(lo + block, g0 + size))
             sums[g] += signs.sum(axis=0, dtype=np.int64)
             matches += np.count_nonzero(signs, axis=0)
-    weights = table.weights()
+    return sums, matches
+
+
+def _median_of_group_sums_by_rows(group_sums: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """:func:`_median_of_group_sums` of a ``(K, m)`` array, bit for bit, a few times faster
+    for many columns: each column's ``K`` means are sorted as one contiguous row and the
+    middle one (odd ``K``) or the mean of the middle two (even ``K``) is taken, the slice
+    ``numpy.median`` averages after its partition."""
+    means = np.ascontiguousarray((group_sums / sizes[:, None]).T)
+    means.sort(axis=1)
+    k = means.shape[1]
+    return np.mean(means[:, (k - 1) // 2 : k // 2 + 1], axis=1)
+
+
+def _table_statistics(sums, matches, weights, sizes, t_total: int):
+    """Median of means and std errors from integer group sums ``(K, m)`` and match counts."""
     scale = 3.0**weights
     group_sums = sums * scale  # exact: integers times powers of 3
-    values = _median_of_group_sums(group_sums, sizes)
+    values = _median_of_group_sums_by_rows(group_sums, sizes)
     if t_total > 1:
         mean = group_sums.sum(axis=0) / t_total
         var = np.maximum(matches * scale**2 - t_total * mean**2, 0.0) / (t_total - 1)
         std_errors = np.sqrt(var / t_total)
     else:
-        std_errors = np.full(len(table), math.nan)
-    return TableEstimates(
+        std_errors = np.full(sums.shape[1], math.nan)
+    return values, std_errors
+
+
+def _histogram_statistics(plan, shadow, n_snapshots: int, starts, sizes, threads: int):
+    """``(values, std_errors)`` of every string of ``plan`` from the first ``n_snapshots``."""
+    from qnnlab.shadows import histogram  # Numba loads on first use, not on import
+
+    obs = histogram.outcome_codes(shadow.bits[:n_snapshots], shadow.recipes[:n_snapshots])
+    bounds = np.append(starts, n_snapshots)
+    hist, slot_matches = histogram.accumulate(plan, obs, bounds, threads)
+    values = np.empty(plan.n_strings)
+    std_errors = np.empty(plan.n_strings)
+    for lo in range(0, plan.n_strings, STATISTICS_CHUNK):
+        part = slice(lo, lo + STATISTICS_CHUNK)
+        slots = plan.slot_of[part]
+        values[part], std_errors[part] = _table_statistics(
+            np.ascontiguousarray(hist[slots].T),
+            slot_matches[slots],
+            plan.weights[part],
+            sizes,
+            n_snapshots,
+        )
+    return values, std_errors
+
+
+def _check_workers(workers) -> int:
+    if workers is None:
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    return check_int("workers", workers, minimum=1, hint="It is the number of threads.")
+
+
+def _use_letters(method: str, table: PauliTable, n_snapshots: int) -> bool:
+    if method not in TABLE_METHODS:
+        raise ValueError(f"method must be one of {TABLE_METHODS}, got {method!r}.")
+    if method != "auto":
+        return method == "letters"
+    if n_snapshots * len(table) > LETTER_PATH_MAX_WORK:  # no need to count the letters
+        return False
+    return n_snapshots * (int(table.weights().sum()) + len(table)) <= LETTER_PATH_MAX_WORK
+
+
+def estimate_table(
+    shadow: ClassicalShadow,
+    table: PauliTable,
+    *,
+    groups: int | None = None,
+    delta: float = 0.01,
+    method: str = "auto",
+    workers: int | None = None,
+) -> TableEstimates:
+    """Median-of-means estimates of all strings of ``table`` at once (same numbers as
+    :func:`estimate` on each string with the same ``groups``).
+
+    Two ways to the same integer group sums (so the same estimates, bit for bit):
+
+    - ``"histogram"``: strings are grouped by support and each snapshot adds ``+-1`` to the
+      one string of each support that it matches (:mod:`qnnlab.shadows.histogram`, compiled
+      with Numba), ``O(T x sum of the distinct supports' sizes)``, on ``workers`` threads
+      (default: every core this process may use);
+    - ``"letters"``: per block of snapshots the letters of every string are gathered, compared
+      with the measured bases and multiplied per string (NumPy ``reduceat``),
+      ``O(T x total letters)``, within :data:`TABLE_MEMORY_BUDGET`;
+    - ``"auto"`` (default): letters when ``T x (letters + strings) <=``
+      :data:`LETTER_PATH_MAX_WORK`, histograms above.
+
+    ``delta`` and the errors are per string (for all at once pass ``delta / n_strings``, union
+    bound).
+    """
+    _check_table(shadow, table)
+    batch = estimate_tables(
+        [shadow], table, groups=groups, delta=delta, method=method, workers=workers
+    )
+    return batch[0]
+
+
+def estimate_tables(
+    shadows: Sequence[ClassicalShadow],
+    table: PauliTable,
+    *,
+    groups: int | None = None,
+    delta: float = 0.01,
+    n_snapshots: int | None = None,
+    workers: int | None = None,
+    method: str = "auto",
+) -> BatchTableEstimates:
+    """:func:`estimate_table` for one shadow per state, with the strings grouped once.
+
+    Args:
+        shadows: a sequence of :class:`ClassicalShadow` on ``table.n_qubits`` qubits.
+        table: the strings.
+        groups: median-of-means groups ``K`` (default ``ceil(2 ln(2/delta))``).
+        delta: failure probability per string that sets the default ``K``.
+        n_snapshots: use the first ``n_snapshots`` snapshots of every shadow (a prefix);
+            default: all, which must then be as many in every shadow.
+        workers: threads (default: every core this process may use); states run in parallel,
+            and a state's supports are split when there are fewer states than threads. The
+            sums are integers, so the numbers do not depend on ``workers``.
+        method: ``"auto"``, ``"histogram"`` or ``"letters"``, as in :func:`estimate_table`.
+
+    Returns:
+        :class:`BatchTableEstimates` with ``(B, n_strings)`` values and std errors.
+    """
+    if isinstance(shadows, ClassicalShadow) or not isinstance(shadows, Sequence):
+        raise TypeError(
+            "estimate_tables takes a sequence of ClassicalShadow (one per state), got "
+            f"{type(shadows).__name__}; for one shadow use estimate_table or pass [shadow]."
+        )
+    if len(shadows) == 0:
+        raise ValueError("estimate_tables needs at least one shadow.")
+    for shadow in shadows:
+        _check_table(shadow, table)
+    lengths = [s.n_snapshots for s in shadows]
+    if n_snapshots is None:
+        if min(lengths) != max(lengths):
+            raise ValueError(
+                f"the shadows hold {min(lengths)} to {max(lengths)} snapshots; pass "
+                f"n_snapshots={min(lengths)} to use the first {min(lengths)} of each."
+            )
+        t_total = lengths[0]
+    else:
+        t_total = check_int("n_snapshots", n_snapshots, minimum=1)
+        short = int(np.argmin(lengths))
+        if t_total > lengths[short]:
+            raise ValueError(
+                f"n_snapshots={t_total} but shadow {short} has only {lengths[short]} "
+                f"snapshots; pass n_snapshots <= {lengths[short]}."
+            )
+    if t_total == 0:
+        raise ValueError("the shadow has no snapshots.")
+    kk = default_groups(delta, t_total) if groups is None else _check_groups(groups, t_total)
+    workers = _check_workers(workers)
+    starts, sizes = _group_layout(t_total, kk)
+    n_states, n_strings = len(shadows), len(table)
+    values = np.empty((n_states, n_strings))
+    std_errors = np.empty((n_states, n_strings))
+    if _use_letters(method, table, t_total):
+        weights = table.weights()
+
+        def one_state(i: int) -> None:
+            shadow = shadows[i] if lengths[i] == t_total else shadows[i][:t_total]
+            sums, matches = _letter_sums(shadow, table, starts, sizes)
+            values[i], std_errors[i] = _table_statistics(sums, matches, weights, sizes, t_total)
+
+        parallel = 1
+    else:
+        from qnnlab.shadows import histogram  # Numba loads on first use, not on import
+
+        plan = histogram.support_plan(table, kk / t_total)
+        weights = plan.weights
+        parallel = min(workers, n_states)
+        threads = max(1, workers // parallel)
+
+        def one_state(i: int) -> None:
+            values[i], std_errors[i] = _histogram_statistics(
+                plan, shadows[i], t_total, starts, sizes, threads
+            )
+
+    if parallel == 1:
+        for i in range(n_states):
+            one_state(i)
+    else:
+        with ThreadPoolExecutor(parallel) as pool:
+            list(pool.map(one_state, range(n_states)))
+    scale = 3.0**weights
+    return BatchTableEstimates(
         values=values,
         errors=mom_error_bound(np.where(weights > 0, scale, 0.0), t_total, kk),
         std_errors=std_errors,
