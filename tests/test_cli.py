@@ -14,7 +14,9 @@ def test_version(capsys):
     assert __version__ in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("command", [[], ["variance"]])
+@pytest.mark.parametrize(
+    "command", [[], ["variance"], ["audit"], ["propagate"], ["reproduce"], ["dataset", "build"]]
+)
 def test_help_on_every_subcommand(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([*command, "--help"])

@@ -292,3 +292,23 @@ def test_qcnn_on_toric_vs_semion_learns_the_plaquette_only_if_it_survives(
         assert row["train_acc"]["mean"] > 0.6
         assert abs(row["test_acc"]["mean"] - 0.5) < 0.1
         assert abs(result.plaquette_accuracy - 0.5) < 0.1
+
+
+def test_importing_experiments_keeps_the_users_matplotlib_backend():
+    """No module switches the matplotlib backend on import (a notebook's backend survives)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import matplotlib, qnnlab, qnnlab.cli, qnnlab.demo\n"
+        "from qnnlab.experiments.registry import _registry\n"
+        "_registry()\n"
+        "import qnnlab.experiments.audit, qnnlab.analysis.plotting\n"
+        "print(matplotlib.get_backend())\n"
+    )
+    env = {**os.environ, "MPLBACKEND": "svg"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip().lower() == "svg"

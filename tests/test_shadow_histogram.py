@@ -248,7 +248,7 @@ def test_table_letters_match_sparse(rng, n):
     assert np.array_equal(ptr, np.r_[0, np.cumsum(weights)])
     assert np.array_equal(np.repeat(np.arange(len(table)), weights), terms)  # sorted by string
     assert np.array_equal(q, qubits)
-    assert np.array_equal(recipes, est._CODE_RECIPE[codes])
+    assert np.array_equal(recipes, est.CODE_RECIPE[codes])
 
 
 def test_auto_rule():

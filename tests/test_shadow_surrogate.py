@@ -259,3 +259,27 @@ def test_float64_surrogate_gradients_match_finite_differences():
     e = jnp.zeros_like(theta).at[3].set(h)
     fd = (loss(theta + e) - loss(theta - e)) / (2 * h)
     assert abs(float(grad[3]) - float(fd)) < 1e-6
+
+
+def test_row_space_projection_gives_the_same_logistic_model():
+    """Representer theorem: an L2 logistic regression fitted on the projection onto the
+    training rows' span has the same decision function as on the raw wide features."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from qnnlab.surrogate.learners import row_space_projection
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(24, 400))
+    y = (X[:, 0] + 0.5 * rng.normal(size=24) > 0).astype(int)
+    X_new = rng.normal(size=(10, 400))
+    raw = make_pipeline(StandardScaler(), LogisticRegression(C=0.3, tol=1e-12, max_iter=10_000))
+    projected = make_pipeline(
+        StandardScaler(),
+        row_space_projection(),
+        LogisticRegression(C=0.3, tol=1e-12, max_iter=10_000),
+    )
+    a = raw.fit(X, y).decision_function(X_new)
+    b = projected.fit(X, y).decision_function(X_new)
+    np.testing.assert_allclose(b, a, atol=1e-6 * np.abs(a).max())

@@ -161,6 +161,158 @@ def _add_propagate_parser(sub) -> None:
     p.set_defaults(func=_propagate)
 
 
+def _audit(args: argparse.Namespace) -> int:
+    from qnnlab.experiments.audit import audit, resolve_model
+    from qnnlab.runtime.rundir import default_run_dir
+
+    resolve_model(args.model)  # a bad spec fails here, before a dataset is built
+    command = "qnnlab " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    label = args.model.replace(":", "-").replace(",", "-").replace("=", "")
+    out = args.out or default_run_dir(f"audit-{label}")
+    result = audit(
+        args.model,
+        args.observable,
+        args.dataset,
+        shots_budget=args.shots_budget,
+        out=out,
+        qubits=args.qubits,
+        max_weight=args.max_weight,
+        seed=args.seed,
+        progress=not args.no_progress,
+        draws=args.draws,
+        epochs=args.epochs,
+        cache_dir=args.cache_dir,
+        workers=args.workers,
+        command=command,
+    )
+    for finding, question in (
+        (result.verdict.trainability, "trainable?"),
+        (result.verdict.simulability, "needs a quantum computer?"),
+    ):
+        print(f"{question:<27} [{finding.level.upper()}] {finding.label}")
+        for reason in finding.reasons:
+            print(f"{'':<29}- {reason}")
+    if result.resumed:
+        print(f"loaded from checkpoints: {', '.join(result.resumed)}")
+    print(f"report:  {result.report_paths['html']}")
+    print(f"         {result.report_paths['markdown']}")
+    print(f"numbers: {result.report_paths['json']}")
+    return 0
+
+
+AUDIT_DESCRIPTION = """\
+Audit one quantum neural network on one dataset and answer the two questions of the seed
+papers in one report (report.md, self-contained report.html, audit.json, PNG plots in --out):
+
+  Is it trainable?  The variance of the gradient dC/dtheta over uniformly random parameters
+    (C = <O>, input |0..0>) at each qubit count of --qubits, fitted as exponential decay b^n
+    (a barren plateau) and as a power law n^-p, compared by AIC (discounted when the points
+    scatter beyond their error bars).
+  Does it need a quantum computer?  Each state is measured --shots-budget times in random
+    Pauli bases (classical shadows). The model's own Pauli propagation, cut at weight
+    --max-weight, is trained on the Pauli expectation values estimated from those snapshots,
+    beside a logistic-regression baseline on the same features, and compared with the exact
+    (statevector) model trained on the states. If the classical learner matches the exact
+    model, the task does not need a quantum computer beyond collecting the snapshots.
+
+Sections: (a) trainability scan, (b) locality: squared Pauli-coefficient mass of U^dag O U per
+Pauli weight at random and trained parameters, and the accuracy of the trained model's
+weight-k truncations, (c) exact model on a stratified 70/30 split, (d) classical surrogates at
+k = 1, K (and K+1 when affordable) from shadows, and at K on exact features, (e) the verdict,
+with the decision rules and their thresholds written into the report.
+
+Model specs: qcnn | qcnn:so4 | qcnn:ry-cnot | qcnn:block=su4,pool=cry,layers=2,periodic=true,
+  share=false  (read out by Z on the last qubit)
+  hea | hea:layers=4,block=su4  (layered hardware-efficient ansatz; read out by Z0)
+  dqnn | dqnn:layers=2,window=2,depth=1 | dqnn:window=global  (DQNN of parametrized
+  perceptrons, n nodes per layer, n*(layers+1) circuit qubits; read out by Z on the first
+  output node)
+Dataset specs: xxx:qubits=12,samples=100 | cluster-ising:qubits=8,samples=40 |
+  toric-vs-semion  (keys qubits, samples, seed and family options such as
+  ratio_range=[0.2,1.8]; defaults 12 qubits, 100 samples, seed 0), a dataset folder
+  (`qnnlab dataset build`), or a folder of shadow .npz files with labels.txt (one 0/1 per
+  line, in file-name order). Without --dataset only (a) and the random part of (b) run.
+
+Verdict levels: trainability OK = polynomial or no decay, WARNING = inconclusive or likely
+barren plateau, BAD = barren plateau; quantum computer OK = the exact model beats every
+classical learner on the snapshots, WARNING = a classical learner matches it (or nothing can
+be compared), BAD = neither learns the task. Your own circuit or builder n -> Circuit:
+`qnnlab.audit(model, observable, dataset)` in Python (also (states, labels) and
+(shadows, labels) as data).
+
+Resuming: every finished section (each size of the scan, each surrogate) is checkpointed in
+--out/checkpoints as soon as it is done. Rerunning the same command into the same folder loads
+them and only recomputes what is missing, then rewrites the report; a folder holding another
+audit (other settings) is refused.
+"""
+
+
+def _add_audit_parser(sub) -> None:
+    a = sub.add_parser(
+        "audit",
+        help="is a QNN trainable, and does it need a quantum computer? one report",
+        description=AUDIT_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    a.add_argument("--model", required=True, metavar="SPEC", help="model spec (see above)")
+    a.add_argument(
+        "--dataset",
+        default=None,
+        metavar="SPEC",
+        help="dataset spec, dataset folder or shadow folder (see above)",
+    )
+    a.add_argument(
+        "--observable",
+        default=None,
+        metavar="P",
+        help="readout Pauli string on alive qubits, e.g. 'Z7' or 'X0 X1' (default: Z on the "
+        "last alive qubit of a QCNN, on the first alive qubit otherwise)",
+    )
+    a.add_argument(
+        "--shots-budget",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="snapshots per state for the classical shadows (default: %(default)s)",
+    )
+    a.add_argument(
+        "--max-weight",
+        type=int,
+        default=None,
+        metavar="K",
+        help="weight cut of the main surrogate (default: 2)",
+    )
+    a.add_argument(
+        "--qubits",
+        default=None,
+        metavar="LIST",
+        help="qubit counts of the trainability scan: '4,6,8', '4..12' or '4..12:2' "
+        "(default: 4..12:2, dqnn 2..6)",
+    )
+    a.add_argument("--seed", type=int, default=0, help="seed of every draw (default: 0)")
+    a.add_argument(
+        "--draws",
+        type=int,
+        default=500,
+        metavar="N",
+        help="random parameter draws per qubit count (default: %(default)s)",
+    )
+    a.add_argument(
+        "--epochs",
+        type=int,
+        default=100,
+        metavar="N",
+        help="training epochs of the exact model and the surrogates (default: %(default)s)",
+    )
+    a.add_argument("--out", default=None, help="output folder (default: runs/audit-MODEL-TIME)")
+    a.add_argument("--cache-dir", default=None, help="dataset cache (default: ~/.cache/qnnlab)")
+    a.add_argument(
+        "--workers", type=int, default=None, help="processes for a dataset build (default: cores)"
+    )
+    a.add_argument("--no-progress", action="store_true", help="hide progress lines")
+    a.set_defaults(func=_audit)
+
+
 class _NonFinite(ValueError):
     """A JSON value held NaN, Infinity or a number beyond the float range."""
 
@@ -475,6 +627,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dataset_parsers(sub)
     _add_reproduce_parser(sub)
     _add_propagate_parser(sub)
+    _add_audit_parser(sub)
     return parser
 
 
@@ -533,7 +686,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    if args.command in ("variance", "reproduce"):
+    if args.command in ("variance", "reproduce", "audit"):
         from qnnlab.runtime.caches import enable_compilation_cache
 
         enable_compilation_cache()

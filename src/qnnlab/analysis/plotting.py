@@ -1,10 +1,7 @@
-"""Plots of analysis results (matplotlib, Agg backend: works without a display)."""
+"""Plots of analysis results (matplotlib; the backend is the user's, never switched here)."""
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 

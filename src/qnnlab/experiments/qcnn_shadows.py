@@ -38,6 +38,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import jax.numpy as jnp
 import numpy as np
 
 from qnnlab.data import build_dataset, load_dataset
@@ -47,7 +48,6 @@ from qnnlab.experiments.classification import (
     cache_arg,
     call_task,
     check_positive_int,
-    dataset_arrays,
     fit_and_score,
     mean_std,
     open_run,
@@ -69,6 +69,10 @@ from qnnlab.surrogate.learners import (
 from qnnlab.training.losses import LOSSES
 
 SHADOW_FAMILIES = ("xxx", "cluster-ising")
+#: Exact features of MPS states cost about ``strings x qubits`` site transfers per state
+#: (measured: 147 s per 100-qubit state for 44,850 strings on 2 cores), so above this product
+#: the ``T -> infinity`` column is skipped for MPS datasets.
+EXACT_FEATURE_BUDGET = 200_000
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,9 @@ class QCNNShadowsConfig(ExperimentConfig):
     n_samples: int = 100
     dataset_seed: int = 0
     dataset_options: dict = field(default_factory=dict)
+    #: DMRG settings of the MPS datasets (``qnnlab.data.dmrg.DMRGSettings`` fields, e.g.
+    #: ``{"chi_max": 32}``); default bond dimension 64.
+    dmrg: dict = field(default_factory=dict)
     test_size: int = 20
     snapshots: tuple[int, ...] = (10, 30, 100, 300, 1000, 3000, 10000, 20000)
     train_sizes: tuple[int, ...] = (4, 10, 20, 40, 80)
@@ -91,12 +98,13 @@ class QCNNShadowsConfig(ExperimentConfig):
     max_weight: int = 2
     conv_block: str = "su4"
     #: Full-batch Adam steps per fit.
-    epochs: int = 200
+    epochs: int = 100
     learning_rate: float = 0.05
     loss: str = "mse"
     #: Classical baseline on the same features: ``"logistic"``, ``"svm"`` or ``None``.
     baseline: str | None = "logistic"
-    #: Also train on exact expectation values (the ``T -> infinity`` column).
+    #: Also train on exact expectation values (the ``T -> infinity`` column) where they are
+    #: affordable: dense states, or MPS with ``strings x qubits <= EXACT_FEATURE_BUDGET``.
     exact_features: bool = True
     #: Train the statevector QCNN on the exact states where ``n`` is at most this.
     exact_model_max_qubits: int = 16
@@ -175,6 +183,7 @@ class QCNNShadowsConfig(ExperimentConfig):
                     n,
                     self.n_samples,
                     self.dataset_seed,
+                    dmrg=self.dmrg or None,
                     **self.dataset_options.get(name, {}),
                 )
             except DatasetConfigError as err:
@@ -300,17 +309,16 @@ def cell_task(config: dict, family: str, n_qubits: int, snapshots, features: str
     return {"records": records}
 
 
-def exact_model_task(config: dict, family: str, n_qubits: int, seed: int, cache: str | None):
+@functools.lru_cache(maxsize=2)
+def _dense_dataset(folder: str):
+    dataset = load_dataset(folder)
+    X = jnp.asarray(dataset.dense_states(), dtype=jnp.complex64)
+    return X, np.asarray(dataset.labels, dtype=np.int32)
+
+
+def exact_model_task(config: dict, family: str, n_qubits: int, seed: int, folder: str):
     """The statevector QCNN on the exact states of every training size of seed ``seed``."""
-    X, y, _ = dataset_arrays(
-        family,
-        n_qubits,
-        config["n_samples"],
-        config["dataset_seed"],
-        cache,
-        "complex64",
-        tuple(sorted(config["dataset_options"].get(family, {}).items())),
-    )
+    X, y = _dense_dataset(folder)
     circuit, model_fn = qcnn_model(n_qubits, config["conv_block"], "complex64")
     test, trains = split_indices(y, config["test_size"], config["train_sizes"], seed)
     settings = {
@@ -386,6 +394,7 @@ def run_qcnn_shadows(
             workers=workers,
             scheduler=scheduler,
             progress=progress,
+            dmrg=config.dmrg or None,
             **config.dataset_options.get(family, {}),
         )
         timing["dataset_seconds"] = round(time.perf_counter() - start, 2)
@@ -409,7 +418,7 @@ def run_qcnn_shadows(
                 names.append(f"cell-{key}-T{snapshots or 'exact'}-seed{s}")
         if n <= config.exact_model_max_qubits:
             for s in range(config.seeds):
-                tasks.append((exact_model_task, (settings, family, n, s, cache)))
+                tasks.append((exact_model_task, (settings, family, n, s, str(dataset.folder))))
                 names.append(f"exact-model-{key}-seed{s}")
     start = time.perf_counter()
     outputs = run_tasks(
@@ -476,7 +485,17 @@ def _compute_features(run, config, dataset, surrogate, key, shadow_paths, labels
             _save_features(path, feats, labels)
             run.log(f"features {key} T={snapshots}: {feats.values.shape}")
         files[snapshots] = path
-    if config.exact_features:
+    dense = isinstance(dataset.state(0), np.ndarray)
+    if (
+        config.exact_features
+        and not dense
+        and surrogate.n_terms * dataset.n_qubits > (EXACT_FEATURE_BUDGET)
+    ):
+        run.log(
+            f"features {key} exact: skipped ({surrogate.n_terms} strings on {dataset.n_qubits}-"
+            f"qubit MPS exceed the budget {EXACT_FEATURE_BUDGET} strings x qubits)"
+        )
+    elif config.exact_features:
         path = folder / "exact.npz"
         if not _features_ok(path, len(dataset), surrogate.n_terms):
             states = list(dataset.states())

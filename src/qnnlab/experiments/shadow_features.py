@@ -144,9 +144,6 @@ def run_shadow_features(
 
 
 def _plot(rows, topo_rows, label_names, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))

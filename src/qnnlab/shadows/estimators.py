@@ -59,7 +59,7 @@ MOM_CONSTANT = 34.0
 #: Letter codes of the compact feature table: index in ``"IXYZ"``.
 TABLE_LETTERS = "IXYZ"
 #: Shadow recipe (0, 1, 2 = X, Y, Z basis) of each :class:`PauliTable` code (I, X, Z, Y).
-_CODE_RECIPE = np.array([-1, 0, 2, 1], dtype=np.int8)
+CODE_RECIPE = np.array([-1, 0, 2, 1], dtype=np.int8)
 #: Memory (bytes) one block of snapshots may use in :func:`estimate_table`.
 TABLE_MEMORY_BUDGET = 64 * 2**20
 #: Memory (bytes) one block of :func:`local_pauli_features` may use.
@@ -190,7 +190,7 @@ def _letter_layout(table: PauliTable):
     """Sparse letters of ``table`` with their recipe codes, and the first letter of every
     non-identity string (for ``reduceat``)."""
     terms, qubits, codes = table.sparse()
-    recipes = _CODE_RECIPE[codes]
+    recipes = CODE_RECIPE[codes]
     starts = np.flatnonzero(np.r_[True, terms[1:] != terms[:-1]]) if len(terms) else terms
     return qubits, recipes, starts, terms[starts]
 

@@ -37,7 +37,7 @@ import numpy as np
 from numba import njit
 
 from qnnlab.circuits.pauli_table import PauliTable
-from qnnlab.shadows.estimators import _CODE_RECIPE as CODE_RECIPE
+from qnnlab.shadows.estimators import CODE_RECIPE
 
 #: Heaviest support kept as a dense histogram (``3^12 = 531,441`` slots).
 DENSE_MAX_WEIGHT = 12
