@@ -199,8 +199,9 @@ def baseline_classifier(kind: str = "logistic", *, y=None, seed: int = 0):
 
     ``"logistic"``: ``StandardScaler`` + L2 ``LogisticRegression`` with ``C`` chosen from
     :data:`LOGISTIC_CS` by ``GridSearchCV`` (accuracy), fitted in the span of the training
-    rows (:func:`row_space_projection`, exact for an L2 penalty); ``"svm"``: ``StandardScaler`` + an RBF
-    ``SVC`` (``gamma = "scale"``) with ``C`` from :data:`SVM_CS`. The number of stratified folds is
+    rows (:func:`row_space_projection`, exact for an L2 penalty); ``"svm"``:
+    ``StandardScaler`` + an RBF ``SVC`` (``gamma = "scale"``) with ``C`` from :data:`SVM_CS`.
+    The number of stratified folds is
     ``min(5, smallest class count of y)``; with fewer than two states of a class no
     cross-validation is possible and ``C = 1`` is used.
     """
