@@ -5,10 +5,11 @@ logarithmic depth, each with the global and the local fidelity cost), each writt
 with config, results.json, CSV and PNG, plus one combined plot and a summary. Rerunning resumes
 from the per-qubit checkpoints. Then two quantum-phase datasets (cached on disk) are measured with
 classical shadows (:mod:`qnnlab.experiments.shadow_features`), and QCNNs are trained on one of
-them (a small ``qnnlab reproduce qcnn-phases``). Last, dissipative perceptron QNNs: Beer et
-al.'s [2,3,2] network learns a random two-qubit unitary by parameter-matrix training, and a
-Theorem 1 scan shows the barren plateau of Haar-random global perceptrons (a small
-``qnnlab reproduce dqnn-learning`` / ``dqnn-trainability``).
+them (a small ``qnnlab reproduce qcnn-phases``), and ``qnnlab audit`` asks of that QCNN whether it
+is trainable and whether a classical surrogate from shadows matches it. Last, dissipative
+perceptron QNNs: Beer et al.'s [2,3,2] network learns a random two-qubit unitary by
+parameter-matrix training, and a Theorem 1 scan shows the barren plateau of Haar-random global
+perceptrons (a small ``qnnlab reproduce dqnn-learning`` / ``dqnn-trainability``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,14 @@ DEMO_SCANS = (
 
 #: A small ``qnnlab reproduce qcnn-phases``: QCNNs trained on the 8-qubit XXX dataset.
 DEMO_QCNN = QCNNPhasesConfig(families=("xxx",), qubits=(8,), n_samples=80, seeds=3, epochs=60)
+
+#: ``qnnlab audit`` of the QCNN on the demo's XXX dataset (small scan, few draws).
+DEMO_AUDIT = {
+    "dataset": "xxx:qubits=8,samples=80",
+    "shots_budget": 2000,
+    "qubits": [4, 6, 8],
+    "draws": 200,
+}
 
 #: Theorem 1 of the DQNN paper on [n, n] networks of Haar-random global perceptrons.
 DEMO_DQNN_SCANS = tuple(
@@ -85,6 +94,23 @@ def _dqnn_demo(out: Path) -> dict:
             "results": str(run.results),
         }
     return summary
+
+
+def _audit_demo(out: Path) -> dict:
+    """``qnnlab audit`` of the QCNN on the 8-qubit XXX dataset: trainable? classical?"""
+    from qnnlab.experiments.audit import audit
+
+    print(
+        f"== qnnlab audit: QCNN on the {DEMO_AUDIT['dataset']} dataset, "
+        f"{DEMO_AUDIT['shots_budget']} snapshots per state",
+        flush=True,
+    )
+    result = audit(
+        "qcnn", out=out / "audit-qcnn-xxx", progress=False, command="make demo", **DEMO_AUDIT
+    )
+    print(f"   {result.verdict.summary}")
+    print(f"   report: {result.report_paths['html']}")
+    return {"verdict": result.verdict.summary, "report": str(result.report_paths["html"])}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{sum(r['seconds'] for r in qcnn_run.runs):.0f} s of training"
     )
     summary["qcnn-xxx"] = {"summary": qcnn_run.summary, "results": str(qcnn_run.directory)}
+    summary["audit"] = _audit_demo(Path(args.out))
     summary["dqnn"] = _dqnn_demo(Path(args.out))
     root.write_results(summary, "summary.json")
     print(f"\nfinished in {time.perf_counter() - start:.0f} s")

@@ -126,6 +126,8 @@ def _registry() -> dict[str, Experiment]:
         dqnn_trainability,
         qcnn_locality,
         qcnn_phases,
+        qcnn_shadows,
+        qcnn_shadows_toric,
         qcnn_topological,
     )
 
@@ -170,6 +172,25 @@ def _registry() -> dict[str, Experiment]:
             qcnn_locality.QCNNLocalityConfig,
             qcnn_locality.run_qcnn_locality,
             qcnn_locality.report,
+        ),
+        Experiment(
+            "qcnn-shadows",
+            "QCNN replaced by its weight-cut Pauli-propagation surrogate trained on classical "
+            "shadows: test accuracy vs snapshots x training states, with a scikit-learn baseline "
+            "and the statevector QCNN beside it (qcnn-simulability Fig. 1)",
+            qcnn_shadows.QCNNShadowsConfig,
+            qcnn_shadows.run_qcnn_shadows,
+            qcnn_shadows.report,
+        ),
+        Experiment(
+            "qcnn-shadows-toric",
+            "Toric code vs double semion seen through classical shadows: QCNN surrogate, "
+            "scikit-learn baselines and the weight-6 plaquette reference vs weight cut and "
+            "snapshots: does the adversarial dataset of qcnn-simulability need a quantum "
+            "computer?",
+            qcnn_shadows_toric.QCNNShadowsToricConfig,
+            qcnn_shadows_toric.run_qcnn_shadows_toric,
+            qcnn_shadows_toric.report,
         ),
     ]
     return {e.name: e for e in experiments}

@@ -261,7 +261,14 @@ class CompiledSurrogate:
 
     def expval_fn(self) -> Callable:
         """Pure ``model_fn(theta, X) -> (B,)``, ``X @ self(theta)`` with ``X`` of shape ``(B, T)``:
-        each row the expectation values of :attr:`table`'s strings on one input state."""
+        each row the expectation values of :attr:`table`'s strings on one input state.
+
+        The same function object on every call, so :func:`qnnlab.training.fit` (which caches
+        its compiled step per model function) compiles once per surrogate, not once per fit."""
+        return self._model_fn
+
+    @functools.cached_property
+    def _model_fn(self) -> Callable:
         n_terms = self.n_terms
 
         def model_fn(theta, X):
