@@ -483,3 +483,12 @@ def test_shadows_as_input_from_a_list_and_from_a_folder(tmp_path):
         qnnlab.audit(circuit, "Z0", (shadows, labels[:-1]), **kwargs)
     with pytest.raises(AuditError, match="dataset has 4 qubits but the circuit takes 3"):
         qnnlab.audit(hardware_efficient(3, 1), None, (shadows, labels), **kwargs)
+
+
+def test_gradient_statistics_refuses_a_parameter_out_of_range():
+    from qnnlab.analysis.audit_checks import gradient_statistics
+
+    grads = np.random.default_rng(0).normal(size=(10, 3))
+    assert gradient_statistics(grads, 2)["variance"] > 0
+    with pytest.raises(ValueError, match="out of range"):
+        gradient_statistics(grads, 3)

@@ -131,6 +131,8 @@ def test_nested_snapshot_prefixes():
     np.testing.assert_array_equal(a.values, b.values)
     with pytest.raises(FeatureError, match="shadows only"):
         surrogate_features(table, psi, n_snapshots=10)
+    with pytest.raises(FeatureError, match="mixes classical shadows"):
+        surrogate_features(table, [shadows[0], psi[1]])
 
 
 def test_surrogate_classifier_learns_a_teacher_surrogate():

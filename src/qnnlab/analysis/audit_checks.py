@@ -156,6 +156,13 @@ def gradient_statistics(grads: np.ndarray, param_index: int = 0) -> dict:
     g = np.asarray(grads, dtype=np.float64)
     if g.ndim != 2 or g.shape[0] < 4 or g.shape[1] < 1:
         raise ValueError(f"need a (draws >= 4, n_params >= 1) gradient table, got {g.shape}.")
+    if isinstance(param_index, bool) or not isinstance(param_index, int | np.integer):
+        raise ValueError(f"param_index must be an integer, got {param_index!r}.")
+    if not 0 <= param_index < g.shape[1]:
+        raise ValueError(
+            f"param_index {param_index} is out of range: the model has {g.shape[1]} parameters "
+            f"(use 0..{g.shape[1] - 1})."
+        )
     var, se, mean, _se_mean, kurt = sample_statistics(g[:, param_index])
     centred = g - g.mean(axis=0)
     h = np.mean(centred**2, axis=1) * g.shape[0] / (g.shape[0] - 1)

@@ -483,6 +483,7 @@ def _compute_features(run, config, dataset, surrogate, key, shadow_paths, labels
                 shadows = [ClassicalShadow.load(p) for p in shadow_paths]
             feats = surrogate_features(surrogate.table, shadows, n_snapshots=snapshots)
             _save_features(path, feats, labels)
+            load_features.cache_clear()
             run.log(f"features {key} T={snapshots}: {feats.values.shape}")
         files[snapshots] = path
     dense = isinstance(dataset.state(0), np.ndarray)
@@ -501,6 +502,7 @@ def _compute_features(run, config, dataset, surrogate, key, shadow_paths, labels
             states = list(dataset.states())
             data = np.stack(states) if isinstance(states[0], np.ndarray) else states
             _save_features(path, surrogate_features(surrogate.table, data), labels)
+            load_features.cache_clear()
             run.log(f"features {key} exact")
         files[None] = path
     return files

@@ -33,7 +33,7 @@ Learners, every one trained on ``train_size`` states and scored on a balanced te
   strings, 1.7 M program edges, 0.15 s per gradient step; ``k = 5`` 239,121 / 10.8 M / 1.2 s;
   ``k = 6`` 912,717 / 50 M / 5.3 s and 4.9 GB to compile (about 50 s), so the default stops at
   ``k = 4`` and weight 6 is covered by the baselines and the plaquette reference.
-* ``logistic`` and ``svm``: :func:`qnnlab.surrogate.baseline_classifier` (standardisation +
+* ``logistic`` and ``svm``: :func:`qnnlab.surrogate.learners.baseline_search` (standardisation +
   cross-validated L2 logistic regression or RBF SVM) on the same features. With ``D`` up to
   912,717 features and ``n`` states they are fitted *exactly* through the ``n x n`` Gram matrix
   ``G = Z Z^T`` of the standardised features ``Z = (X - mu_train) / sigma_train``
@@ -104,7 +104,7 @@ from qnnlab.models.qcnn import CONV_BLOCKS
 from qnnlab.runtime.checkpoint import atomic_write_bytes
 from qnnlab.runtime.tasks import make_runner
 from qnnlab.shadows import ClassicalShadow, estimate_tables
-from qnnlab.surrogate.learners import BASELINES, SurrogateClassifier, baseline_classifier
+from qnnlab.surrogate.learners import BASELINES, SurrogateClassifier, baseline_search
 from qnnlab.training.losses import LOSSES
 
 FAMILY = "toric-vs-semion"
@@ -435,8 +435,9 @@ def gram_baseline(
 ) -> dict:
     """``baseline_classifier(kind)`` fitted on the standardised features whose Gram matrix is
     ``gram`` (module doc): ``{"test_accuracy", "train_accuracy", "convergence_warnings"}``."""
-    pipeline = baseline_classifier(kind, y=y[train], seed=seed)
-    model = pipeline.steps[-1][1]  # the scaler is already applied: Z is standardised
+    # Z is standardised once on all training rows (label-free; it only shapes the choice of C
+    # inside the search, never the test rows)
+    model = baseline_search(kind, y=y[train], seed=seed)
     if kind == "logistic":
         x_train, x_test = span_coordinates(gram, train, test)
     else:

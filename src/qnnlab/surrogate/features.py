@@ -87,6 +87,15 @@ def surrogate_features(
     """
     if isinstance(data, ClassicalShadow):
         data = [data]
+    if (
+        isinstance(data, Sequence)
+        and any(isinstance(d, ClassicalShadow) for d in data)
+        and not _is_shadow_list(data)
+    ):
+        raise FeatureError(
+            "data mixes classical shadows with other objects; pass a list of shadows (one per "
+            "state) or the states themselves, not both."
+        )
     if _is_shadow_list(data):
         est = estimate_tables(data, table, groups=groups, delta=delta, n_snapshots=n_snapshots)
         return FeatureMatrix(est.values, est.std_errors, est.n_snapshots, est.groups)

@@ -201,9 +201,10 @@ def baseline_classifier(kind: str = "logistic", *, y=None, seed: int = 0):
     :data:`LOGISTIC_CS` by ``GridSearchCV`` (accuracy), fitted in the span of the training
     rows (:func:`row_space_projection`, exact for an L2 penalty); ``"svm"``:
     ``StandardScaler`` + an RBF ``SVC`` (``gamma = "scale"``) with ``C`` from :data:`SVM_CS`.
-    The number of stratified folds is
-    ``min(5, smallest class count of y)``; with fewer than two states of a class no
-    cross-validation is possible and ``C = 1`` is used.
+    The whole pipeline (scaler and projection included) is refitted in every fold of the
+    search, so a held-out fold never shapes the features that choose ``C``. The number of
+    stratified folds is ``min(5, smallest class count of y)``; with fewer than two states of a
+    class no cross-validation is possible and ``C = 1`` is used.
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
@@ -215,18 +216,39 @@ def baseline_classifier(kind: str = "logistic", *, y=None, seed: int = 0):
         raise LearnerError(f"unknown baseline {kind!r}; choose one of {BASELINES}.")
     folds = 0 if y is None else _cv_folds(np.asarray(y, dtype=np.int64))
     if kind == "logistic":
-        estimator = LogisticRegression(solver="newton-cholesky", max_iter=200)
-        grid = {"C": list(LOGISTIC_CS)}
+        steps = [StandardScaler(), row_space_projection()]
+        estimator, cs = LogisticRegression(solver="newton-cholesky", max_iter=200), LOGISTIC_CS
     else:
-        estimator, grid = SVC(kernel="rbf", gamma="scale"), {"C": list(SVM_CS)}
-    if folds >= 2:
-        cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
-        model = GridSearchCV(estimator, grid, cv=cv, scoring="accuracy")
-    else:
-        model = estimator.set_params(C=1.0)
+        steps, estimator, cs = [StandardScaler()], SVC(kernel="rbf", gamma="scale"), SVM_CS
+    pipeline = make_pipeline(*steps, estimator)
+    if folds < 2:
+        return pipeline.set_params(**{f"{pipeline.steps[-1][0]}__C": 1.0})
+    # the scaler and the projection are refitted inside every fold: the held-out fold never
+    # shapes the features that choose C
+    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    grid = {f"{pipeline.steps[-1][0]}__C": list(cs)}
+    return GridSearchCV(pipeline, grid, cv=cv, scoring="accuracy")
+
+
+def baseline_search(kind: str = "logistic", *, y=None, seed: int = 0):
+    """The last stage of :func:`baseline_classifier` alone, for features that are already
+    standardised (or for precomputed kernels): the estimator with ``C`` chosen by the same
+    stratified ``GridSearchCV`` (``C = 1`` without enough states for two folds)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    from sklearn.svm import SVC
+
+    if kind not in BASELINES:
+        raise LearnerError(f"unknown baseline {kind!r}; choose one of {BASELINES}.")
     if kind == "logistic":
-        return make_pipeline(StandardScaler(), row_space_projection(), model)
-    return make_pipeline(StandardScaler(), model)
+        estimator, cs = LogisticRegression(solver="newton-cholesky", max_iter=200), LOGISTIC_CS
+    else:
+        estimator, cs = SVC(kernel="rbf", gamma="scale"), SVM_CS
+    folds = 0 if y is None else _cv_folds(np.asarray(y, dtype=np.int64))
+    if folds < 2:
+        return estimator.set_params(C=1.0)
+    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    return GridSearchCV(estimator, {"C": list(cs)}, cv=cv, scoring="accuracy")
 
 
 def fit_baseline(X, y, kind: str = "logistic", *, seed: int = 0):
