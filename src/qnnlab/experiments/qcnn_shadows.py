@@ -406,7 +406,16 @@ def run_qcnn_shadows(
         info[key] = {"dataset": str(dataset.folder), "surrogate_terms": surrogate.n_terms}
 
         start = time.perf_counter()
-        shadows = _acquire_shadows(run, config, dataset, key, workers, scheduler, progress)
+        shadows = acquire_shadows(
+            run,
+            dataset,
+            key,
+            max(config.snapshots),
+            config.shadow_seed,
+            workers=workers,
+            scheduler=scheduler,
+            progress=progress,
+        )
         timing["shadow_seconds"] = round(time.perf_counter() - start, 2)
 
         start = time.perf_counter()
@@ -446,17 +455,19 @@ def run_qcnn_shadows(
     return result
 
 
-def _acquire_shadows(run, config, dataset, key, workers, scheduler, progress) -> list[Path]:
+def acquire_shadows(
+    run, dataset, key: str, n_snapshots: int, seed: int, *, workers, scheduler, progress
+) -> list[Path]:
+    """Sample (or reuse) ``n_snapshots`` snapshots of every state of ``dataset`` into
+    ``run/shadows/key/`` (one checkpointed :func:`shadow_task` per state); their paths."""
     folder = run.path / "shadows" / key
     folder.mkdir(parents=True, exist_ok=True)
-    t_max = max(config.snapshots)
     paths = [_shadow_path(folder, i) for i in range(len(dataset))]
     tasks = [
-        (str(dataset.folder), i, t_max, config.shadow_seed, str(paths[i]))
-        for i in range(len(dataset))
+        (str(dataset.folder), i, n_snapshots, seed, str(paths[i])) for i in range(len(dataset))
     ]
     names = [f"shadow-{key}-{i:05d}" for i in range(len(dataset))]
-    settings = {"dataset": str(dataset.folder), "snapshots": t_max, "seed": config.shadow_seed}
+    settings = {"dataset": str(dataset.folder), "snapshots": n_snapshots, "seed": seed}
     run_tasks(
         run,
         settings,

@@ -97,7 +97,7 @@ from qnnlab.experiments.classification import (
     open_run,
     run_tasks,
 )
-from qnnlab.experiments.qcnn_shadows import family_surrogate, shadow_task, split_indices
+from qnnlab.experiments.qcnn_shadows import acquire_shadows, family_surrogate, split_indices
 from qnnlab.experiments.qcnn_topological import PLAQUETTE_THRESHOLD
 from qnnlab.experiments.registry import ExperimentConfig, check_numbers
 from qnnlab.models.qcnn import CONV_BLOCKS
@@ -737,8 +737,15 @@ def run_qcnn_shadows_toric(
         trains_of[key] = [_split(settings, labels, s)[1] for s in range(config.seeds)]
         points = config.points(strength)
         start = time.perf_counter()
-        shadow_paths = _acquire_shadows(
-            run, config, dataset, key, max(points[1:]), data_workers, progress
+        shadow_paths = acquire_shadows(
+            run,
+            dataset,
+            key,
+            max(points[1:]),
+            config.shadow_seed,
+            workers=data_workers,
+            scheduler=scheduler,
+            progress=progress,
         )
         timing["shadow_seconds"] = _since(start)
         folder = run.path / "features" / key
@@ -824,19 +831,6 @@ def _surrogate_info(config: QCNNShadowsToricConfig, timings: dict) -> dict:
         }
         timings.setdefault("surrogates", {})[str(k)] = _since(start)
     return info
-
-
-def _acquire_shadows(run, config, dataset, key, n_snapshots, workers, progress) -> list[Path]:
-    folder = run.path / "shadows" / key
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = [folder / f"state-{i:05d}.npz" for i in range(len(dataset))]
-    tasks = [
-        (str(dataset.folder), i, n_snapshots, config.shadow_seed, str(paths[i]))
-        for i in range(len(dataset))
-        if not paths[i].exists()
-    ]
-    _run_files(shadow_task, tasks, workers, progress, f"shadows {key}")
-    return paths
 
 
 def _feature_point(
