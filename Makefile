@@ -6,6 +6,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 DEMO_OUT ?= runs/demo
+# MNIST (QuCNN tests and runs) is read from ../shared/data/mnist when that folder exists;
+# elsewhere qnnlab looks in its cache or downloads (see qnnlab.data.mnist).
+MNIST_DIR := $(abspath ../shared/data/mnist)
+ifneq ($(wildcard $(MNIST_DIR)),)
+export QNNLAB_MNIST ?= $(MNIST_DIR)
+endif
 
 .PHONY: demo test lint format bench clean
 

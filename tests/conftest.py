@@ -525,3 +525,26 @@ def cluster_reference(n: int, h1: float, h2: float, j: float = 1.0) -> np.ndarra
     for i in range(n - 1):
         out -= h2 * embed(xx, [i, i + 1], n)
     return out
+
+
+@pytest.fixture(scope="session")
+def mnist_dir():
+    """Folder with the MNIST test-split IDX files: ``$QNNLAB_MNIST``, else ``shared/data/mnist``
+    next to the repository. Missing files fail the test (they are part of the test data)."""
+    from pathlib import Path
+
+    env = os.environ.get("QNNLAB_MNIST")
+    folder = (
+        Path(env).expanduser()
+        if env
+        else Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+    )
+    names = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+    lacking = [n for n in names if not any((folder / f).is_file() for f in (f"{n}.gz", n))]
+    if lacking:
+        pytest.fail(
+            f"MNIST test files {', '.join(lacking)} (.gz or not) not found in {folder}: set "
+            "QNNLAB_MNIST to the folder holding them (see shared/data/mnist/README.md).",
+            pytrace=False,
+        )
+    return folder

@@ -9,7 +9,10 @@ them (a small ``qnnlab reproduce qcnn-phases``), and ``qnnlab audit`` asks of th
 is trainable and whether a classical surrogate from shadows matches it. Last, dissipative
 perceptron QNNs: Beer et al.'s [2,3,2] network learns a random two-qubit unitary by
 parameter-matrix training, and a Theorem 1 scan shows the barren plateau of Haar-random global
-perceptrons (a small ``qnnlab reproduce dqnn-learning`` / ``dqnn-trainability``).
+perceptrons (a small ``qnnlab reproduce dqnn-learning`` / ``dqnn-trainability``). Last,
+QuCNN's SWAP-test convolution of MNIST images against the classical convolution
+(``qnnlab reproduce qucnn-forward``, QuCNN Fig. 3; MNIST from ``$QNNLAB_MNIST``, the cache, or a
+download).
 """
 
 from __future__ import annotations
@@ -113,6 +116,25 @@ def _audit_demo(out: Path) -> dict:
     return {"verdict": result.verdict.summary, "report": str(result.report_paths["html"])}
 
 
+def _qucnn_demo(out: Path) -> dict:
+    """``qnnlab reproduce qucnn-forward`` (QuCNN Fig. 3): a trained 4x4 filter as a quantum
+    state, SWAP tests with 10,000 shots over 16 MNIST images vs the classical convolution."""
+    from qnnlab.experiments.qucnn_forward import QuCNNForwardConfig, run_qucnn_forward
+
+    print(
+        "== QuCNN: SWAP-test convolution of 16 MNIST images (10,000 shots) vs classical", flush=True
+    )
+    run = run_qucnn_forward(
+        QuCNNForwardConfig().validate(), out / "qucnn-forward", progress=False, command="make demo"
+    )
+    corr = run.results["correlation"]
+    print(
+        f"   correlation quantum vs classical map: mean {sum(corr) / len(corr):.4f}, "
+        f"min {min(corr):.4f} over {len(corr)} images; results: {run.directory}"
+    )
+    return {"correlation": corr, "results": str(run.directory)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/demo", help="output folder (default: %(default)s)")
@@ -179,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     summary["qcnn-xxx"] = {"summary": qcnn_run.summary, "results": str(qcnn_run.directory)}
     summary["audit"] = _audit_demo(Path(args.out))
     summary["dqnn"] = _dqnn_demo(Path(args.out))
+    summary["qucnn"] = _qucnn_demo(Path(args.out))
     root.write_results(summary, "summary.json")
     print(f"\nfinished in {time.perf_counter() - start:.0f} s")
     for r in runs:

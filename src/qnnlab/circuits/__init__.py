@@ -19,9 +19,18 @@ from qnnlab.circuits.paulis import (
     pauli,
 )
 from qnnlab.circuits.qasm import qasm_parameter_names, to_qasm3
+from qnnlab.circuits.state_prep import (
+    AmplitudeError,
+    append_state_prep,
+    check_amplitudes,
+    n_state_prep_angles,
+    state_prep_angles,
+    state_prep_circuit,
+)
 
 __all__ = [
     "GATE_SPECS",
+    "AmplitudeError",
     "Angle",
     "AngleTable",
     "BasisProjector",
@@ -34,11 +43,16 @@ __all__ = [
     "PauliString",
     "PauliSum",
     "angle_table",
+    "append_state_prep",
     "as_observable",
+    "check_amplitudes",
     "gate_factors",
     "gate_matrix",
     "gate_matrix_numpy",
+    "n_state_prep_angles",
     "pauli",
     "qasm_parameter_names",
+    "state_prep_angles",
+    "state_prep_circuit",
     "to_qasm3",
 ]

@@ -326,6 +326,16 @@ class Circuit:
         digest = hashlib.sha1(m.tobytes()).hexdigest()
         return self.append(Gate("unitary", tuple(qubits), (), matrix=m, matrix_digest=digest))
 
+    def check_usable(self, qubits: Sequence[int], what: str) -> list[int]:
+        """The qubit check every gate method runs (in range, distinct, not discarded), for
+        builders that validate a whole block before appending any of it."""
+        return self._check_usable(qubits, what)
+
+    def as_angle(self, value: AngleLike) -> Angle:
+        """The :class:`~qnnlab.circuits.gates.Angle` a gate would store for ``value`` (a Param,
+        a parameter name or a finite number); raises :class:`CircuitError` otherwise."""
+        return self._angle(value)
+
     def su4(self, a: int, b: int, theta: Sequence[AngleLike]) -> Circuit:
         """General two-qubit ``SU(4)`` block from 15 Pauli rotations (KAK / Cartan form).
 

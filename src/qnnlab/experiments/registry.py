@@ -129,6 +129,9 @@ def _registry() -> dict[str, Experiment]:
         qcnn_shadows,
         qcnn_shadows_toric,
         qcnn_topological,
+        qucnn_forward,
+        qucnn_gradient,
+        qucnn_state_learning,
     )
 
     experiments = [
@@ -191,6 +194,32 @@ def _registry() -> dict[str, Experiment]:
             qcnn_shadows_toric.QCNNShadowsToricConfig,
             qcnn_shadows_toric.run_qcnn_shadows_toric,
             qcnn_shadows_toric.report,
+        ),
+        Experiment(
+            "qucnn-forward",
+            "QuCNN forward pass vs a classical convolution: a trained one-filter CNN's 4x4 "
+            "filter as a quantum state, SWAP tests (10,000 shots) over 16 MNIST images vs the "
+            "normalised squared convolution (QuCNN Fig. 3)",
+            qucnn_forward.QuCNNForwardConfig,
+            qucnn_forward.run_qucnn_forward,
+            qucnn_forward.report,
+        ),
+        Experiment(
+            "qucnn-gradient",
+            "QuCNN entangled-ancilla backpropagation vs exact and post-processed parameter-shift "
+            "gradients: error vs shots on MNIST windows, I/16 and |+>^4 data (QuCNN Fig. 4)",
+            qucnn_gradient.QuCNNGradientConfig,
+            qucnn_gradient.run_qucnn_gradient,
+            qucnn_gradient.report,
+        ),
+        Experiment(
+            "qucnn-state-learning",
+            "QuCNN filter ansatz (1-3 layers) learning ideal filter states: fidelity vs Adam "
+            "iterations for a trained classical net's MNIST filters and Haar-random real "
+            "controls, with SWAP-test shots and a circuit check (QuCNN Fig. 6)",
+            qucnn_state_learning.QuCNNStateLearningConfig,
+            qucnn_state_learning.run_qucnn_state_learning,
+            qucnn_state_learning.report,
         ),
     ]
     return {e.name: e for e in experiments}
