@@ -49,6 +49,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/variance_scan.py
 	$(BIN)/python benchmarks/dqnn_training.py
 	$(BIN)/python benchmarks/dqnn_variance.py
+	$(BIN)/python benchmarks/qucnn_speed.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

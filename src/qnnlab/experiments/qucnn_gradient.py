@@ -49,9 +49,10 @@ scaled by ``s = max |g|`` for *every* patch, the post-processed one by ``|g_p|``
 ancilla routine is noisier by about ``sqrt(N s^2 / sum_p g_p^2)`` at equal shots (both
 predictions are in the results).
 
-**How the shots are simulated.** ``ancilla_gradient`` builds and compiles a new program at
-every call (tens of seconds on a small machine), too slow for ``shots x repeats`` calls. The
-experiment therefore evaluates, once per case, the exact expectation of every shifted circuit
+**How the shots are simulated.** ``ancilla_gradient`` compiles one program per shot count
+(the count is static in the engines' shot model): tens of seconds each on a small machine, for
+every case, routine and shot count. The experiment therefore evaluates, once per case, the
+exact expectation of every shifted circuit
 of the *same* circuits on the same engines and draws the binomial counts itself:
 
 * statevector cases: the ancilla circuit's ``<Z_b>`` and the plain SWAP test's ``<Z_a>`` with

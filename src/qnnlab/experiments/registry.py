@@ -132,6 +132,7 @@ def _registry() -> dict[str, Experiment]:
         qucnn_forward,
         qucnn_gradient,
         qucnn_state_learning,
+        qucnn_train,
     )
 
     experiments = [
@@ -220,6 +221,16 @@ def _registry() -> dict[str, Experiment]:
             qucnn_state_learning.QuCNNStateLearningConfig,
             qucnn_state_learning.run_qucnn_state_learning,
             qucnn_state_learning.report,
+        ),
+        Experiment(
+            "qucnn-train",
+            "QuCNN trained end to end on MNIST (10 classes) against frozen filters and classical "
+            "convolutions with the same number of parameters, with shots (ancilla / "
+            "parameter-shift filter gradients), and filter-gradient variance vs filter qubits "
+            "(barren plateau; beyond the QuCNN paper)",
+            qucnn_train.QuCNNTrainConfig,
+            qucnn_train.run_qucnn_train,
+            qucnn_train.report,
         ),
     ]
     return {e.name: e for e in experiments}

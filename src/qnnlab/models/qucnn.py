@@ -270,6 +270,9 @@ class QuCNNLayer:
     dtype: str = "complex64"
 
     def __post_init__(self):
+        for name in ("kernel_size", "stride", "padding"):  # lists -> tuples: layers are hashed
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
         check_window(self.kernel_size, self.stride, self.padding)
         _check_int(self.in_channels, "in_channels")
         _check_int(self.n_filters, "n_filters")
@@ -325,7 +328,11 @@ class QuCNNLayer:
         return filter_states(theta, self.n_qubits, self.layers, dtype=self.dtype)
 
     def encode(self, images):
-        """Pure ``(B, C, H, W) -> (encoded (B, H', W', 2**k), occupied (B, H', W'))``."""
+        """Pure ``(B, C, H, W)`` (or ``(B, H, W)`` with one channel) ``-> (encoded (B, H', W',
+        2**k), occupied (B, H', W'))``."""
+        images = jnp.asarray(images)
+        if images.ndim == 3 and self.in_channels == 1:
+            images = images[:, None]
         patches = extract_patches(images, self.kernel_size, self.stride, self.padding)
         return amplitude_encode(patches, 2**self.n_qubits)
 

@@ -28,9 +28,9 @@ Two implementations of the same measurement model:
   through :func:`qnnlab.engines.parameter_shift_jacobian_fn`, one circuit per patch;
 * :func:`sampled_ancilla_gradient_fn` is the fast path used in training: the shifted filter
   states come from the ``k``-qubit filter circuit and ``<Z_b>`` from the same overlap
-  contraction as the forward pass, then the same binomial shot model
-  (:func:`qnnlab.engines.shots.sample_from_exact`). Tests hold the two to agree exactly and in
-  distribution.
+  contraction as the forward pass, then the same binomial shot model (counts drawn by NumPy's
+  exact sampler, :func:`qnnlab.models.qucnn.binomial_on_host`). Tests hold the two to agree
+  exactly and in distribution.
 
 :func:`postprocessed_gradient` is the paper's comparison (parameter shift of ``y_p`` on the
 SWAP-test circuit, times ``g_p`` classically).
@@ -47,11 +47,12 @@ import numpy as np
 
 from qnnlab.circuits.paulis import as_observable
 from qnnlab.engines import make_engine, parameter_shift_jacobian_fn
-from qnnlab.engines.shots import as_key, check_shots, sample_from_exact
+from qnnlab.engines.shots import as_key, check_shots
 from qnnlab.engines.validation import InputError
 from qnnlab.models.qucnn import (
     ancilla_backprop_circuit,
     backprop_observable,
+    binomial_on_host,
     filter_states,
     n_filter_params,
     swap_test_circuit,
@@ -218,12 +219,11 @@ def sampled_ancilla_gradient_fn(
         shots = check_shots(shots)
     if routine not in ROUTINES:
         raise InputError(f"routine must be one of {ROUTINES}, got {routine!r}.")
-    z = as_observable("Z0")
 
     def measure(values, key):
         if shots is None:
             return values
-        return sample_from_exact(z, values.reshape(1, -1), shots, key).reshape(values.shape)
+        return 2.0 * binomial_on_host(key, shots, (1.0 + values) / 2.0) / shots - 1.0
 
     def f(theta, encoded, occupied, g, key):
         n_f, n_p = theta.shape

@@ -180,7 +180,7 @@ def _exact_step(spec, optimizer, train_conv: bool):
     return step
 
 
-def _shot_step(spec, optimizer, shots: int, gradient: str):
+def _shot_step(spec, optimizer, shots: int, gradient: str, train_conv: bool):
     layer = spec.layer
     filter_grad = sampled_ancilla_gradient_fn(
         layer.n_qubits,
@@ -200,6 +200,8 @@ def _shot_step(spec, optimizer, shots: int, gradient: str):
 
         value, (g_head, g_maps) = jax.value_and_grad(loss, argnums=(0, 1))(params["head"], maps)
         g_conv = filter_grad(params["conv"], encoded, occupied, g_maps, k_backward)
+        if not train_conv:
+            g_conv = jnp.zeros_like(g_conv)
         grads = {"conv": g_conv, "head": g_head}
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, value
@@ -258,7 +260,14 @@ def train_convnet(
     on_epoch: Callable[[int, dict], None] | None = None,
 ) -> ConvNetResult:
     """Adam on the cross-entropy; history keys ``train_loss, train_acc, eval_loss, eval_acc,
-    epoch_seconds`` (train metrics are epoch-end values on the whole training set).
+    epoch_seconds`` (train metrics are epoch-end values on the whole training set;
+    ``epoch_seconds[0]`` includes compilation). Each epoch uses ``N // batch_size`` full batches
+    of a fresh permutation (the remaining ``N mod batch_size`` images sit that epoch out).
+    The head starts at zero, so the filters' first gradient is 0; Adam moves them from the
+    second step on.
+
+    Images are used as given (integers become floats): QuCNN and ``classical-squared`` do not
+    depend on their scale, ``classical-relu`` does (scale ``uint8`` pixels to ``[0, 1]``).
 
     ``shots``/``gradient`` select the QuCNN measurement model (module docstring); they are
     refused for the classical convolutions. The batch order comes from
@@ -286,7 +295,7 @@ def train_convnet(
     step = (
         _exact_step(spec, optimizer, train_conv)
         if shots is None
-        else _shot_step(spec, optimizer, shots, gradient)
+        else _shot_step(spec, optimizer, shots, gradient, train_conv)
     )
     step = jax.jit(step)
     rng = np.random.default_rng(seed)
