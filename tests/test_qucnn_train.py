@@ -22,6 +22,40 @@ from qnnlab.experiments.qucnn_train import (
 )
 
 
+def test_small_run_contract_and_resume(tmp_path, mnist_dir):
+    """The results contract and resume on a run smaller than --quick (default suite); the
+    learning and variance claims are checked on the --quick run below (marked slow)."""
+    config = QuCNNTrainConfig.quick().with_overrides(
+        {
+            "mnist_dir": str(mnist_dir),
+            "models": ["qucnn", "classical-relu"],
+            "n_train": 500,
+            "n_eval": 200,
+            "epochs": 1,
+            "shot_train_images": 40,
+            "variance_patch_sizes": [2, 4],
+            "variance_layers": [2],
+            "variance_draws": 20,
+            "variance_loss_images": 0,
+        }
+    )
+    out = tmp_path / "run"
+    run_qucnn_train(config, out, progress=False, cache_dir=tmp_path / "cache")
+    r = json.loads((out / "results.json").read_text())
+    assert {"models", "shots", "variance", "timing", "verdict"} <= set(r)
+    assert set(r["models"]) == {"qucnn", "classical-relu"}
+    assert {m["n_params"]["conv"] for m in r["models"].values()} == {64}
+    assert set(r["shots"]) == {"exact", "ancilla", "parameter-shift"}
+    assert {p["n_qubits"] for p in r["variance"]["points"]} == {2, 4}
+    for name in ("models.csv", "variance.csv", "learning_curves.png", "variance.png"):
+        assert (out / name).stat().st_size > 50, name
+    again = run_qucnn_train(config, out, progress=False, cache_dir=tmp_path / "cache")
+    n_tasks = 2 + 2 + 3  # variance points, models, shot runs
+    assert f"resuming: {n_tasks} of {n_tasks} tasks already done" in (out / "log.txt").read_text()
+    assert again.results["models"] == r["models"]
+
+
+@pytest.mark.slow
 def test_quick_run_contract_learning_variance_and_resume(tmp_path, mnist_dir):
     config = QuCNNTrainConfig.quick().with_overrides({"mnist_dir": str(mnist_dir)})
     out = tmp_path / "run"

@@ -212,8 +212,9 @@ def test_statevector_engine_param_route(rng, n, dtype):
         for _ in range(2):
             x = make_vector(rng, n, kind)
             flag = np.iscomplexobj(x)
-            theta = state_prep_angles(x)  # float64 once the complex128 engine switched x64 on
-            assert theta.dtype == (jnp.float64 if dtype == "complex128" else jnp.float32)
+            theta = state_prep_angles(x)
+            # float64 once a complex128 engine switched x64 on (here or in an earlier test)
+            assert theta.dtype == (jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)
             state = engines[flag].state(theta)
             assert max_err(state, target_state(x)) < engine_tol(dtype, n), (kind, flag)
 

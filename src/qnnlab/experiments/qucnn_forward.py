@@ -195,6 +195,8 @@ def classical_maps(images, w, stride: int = 1):
             precision=jax.lax.Precision.HIGHEST,
         )
 
+    images = jnp.asarray(images)
+    w = jnp.asarray(w, images.dtype)  # one dtype whether or not JAX's 64-bit mode is on
     dot = conv(images, w)
     norm_sq = conv(images * images, jnp.ones((1, 1, kh, kw), images.dtype))
     occupied = norm_sq > 0

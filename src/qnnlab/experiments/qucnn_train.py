@@ -795,7 +795,10 @@ def plot_variance(variance: dict, layer_settings):
         ax.set_yscale("log")
         ax.set(xlabel="filter qubits k", ylabel="variance", title=title)
         ax.grid(True, which="both", alpha=0.25)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+        else:  # e.g. variance_loss_images = 0: that panel has no data
+            ax.text(0.5, 0.5, "not computed", ha="center", va="center", transform=ax.transAxes)
     fig.tight_layout()
     return fig
 

@@ -109,7 +109,7 @@ def init_params(spec: ConvNetSpec, seed: int) -> dict:
         conv = spec.layer.init(seed)
     else:
         fan_in = spec.kernel_size**2
-        conv = jax.random.normal(key, spec.conv_param_shape) * math.sqrt(2.0 / fan_in)
+        conv = jax.random.normal(key, spec.conv_param_shape, jnp.float32) * math.sqrt(2.0 / fan_in)
     head = {
         "w": jnp.zeros((spec.n_features, spec.n_classes), jnp.float32),
         "b": jnp.zeros((spec.n_classes,), jnp.float32),
@@ -128,7 +128,7 @@ def conv_maps(spec: ConvNetSpec, conv, images):
         return overlap_maps(states, *layer.encode(images))
     out = jax.lax.conv_general_dilated(
         images,
-        conv,
+        jnp.asarray(conv, images.dtype),
         (spec.stride, spec.stride),
         "VALID",
         dimension_numbers=("NCHW", "OIHW", "NCHW"),
