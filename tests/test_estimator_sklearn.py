@@ -15,24 +15,17 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.base import clone, is_classifier
+from sklearn.exceptions import DataConversionWarning
+from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils import get_tags
+from sklearn.utils.estimator_checks import estimator_checks_generator
+from sklearn.utils.validation import check_is_fitted
 
-sklearn = pytest.importorskip(
-    "sklearn",
-    minversion="1.6",
-    reason="scikit-learn >= 1.6 is in the dev extra: pip install -e .[dev]",
-)
-
-from sklearn.base import clone, is_classifier  # noqa: E402
-from sklearn.exceptions import DataConversionWarning  # noqa: E402
-from sklearn.exceptions import NotFittedError as SklearnNotFittedError  # noqa: E402
-from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
-from sklearn.pipeline import Pipeline  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
-from sklearn.utils import get_tags  # noqa: E402
-from sklearn.utils.estimator_checks import estimator_checks_generator  # noqa: E402
-from sklearn.utils.validation import check_is_fitted  # noqa: E402
-
-from qnnlab.training import NotFittedError, QCNNClassifier  # noqa: E402
+from qnnlab.training import NotFittedError, QCNNClassifier
 
 #: Tiny training runs: 2 epochs of 8-row Adam steps (every training set here has >= 8 rows).
 FAST = {"epochs": 2, "batch_size": 8, "learning_rate": 0.1}

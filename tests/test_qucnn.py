@@ -186,7 +186,9 @@ def test_ideal_filter_by_state_preparation_and_openqasm(rng):
         np.testing.assert_allclose(engine.expval(theta, None, "Z0"), (x[p] @ f) ** 2, atol=1e-6)
     text = to_qasm3(circuit)
     assert "cswap" in text and text.count("input float[64]") == circuit.n_params
-    openqasm3 = pytest.importorskip("openqasm3", reason="openqasm3 parser is in the dev extra")
+    openqasm3 = pytest.importorskip(
+        "openqasm3", reason="the OpenQASM 3 parser is in the dev extra: pip install -e .[dev]"
+    )
     openqasm3.parse(text)
 
 
