@@ -3,7 +3,7 @@ images with patch extraction and amplitude encoding (QuCNN)."""
 
 from qnnlab.data.datasets import Dataset, build_dataset, load_dataset
 from qnnlab.data.images import amplitude_encode, as_image_batch, extract_patches, output_size
-from qnnlab.data.mnist import MNIST, MNISTError, load_mnist, mnist_split
+from qnnlab.data.mnist import MNIST, MNISTError, load_mnist, load_mnist_split, mnist_split
 from qnnlab.data.mps import MPS, random_mps
 from qnnlab.data.phases import FAMILIES, DatasetConfigError, resolve_config
 from qnnlab.data.store import DatasetFormatError, default_cache_dir
@@ -23,6 +23,7 @@ __all__ = [
     "extract_patches",
     "load_dataset",
     "load_mnist",
+    "load_mnist_split",
     "mnist_split",
     "output_size",
     "random_mps",

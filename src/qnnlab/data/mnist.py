@@ -403,3 +403,22 @@ def mnist_split(
         train.append(perm[:t])
         evaluate.append(perm[t : t + e])
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(evaluate))
+
+
+def load_mnist_split(
+    n_train: int = 8000,
+    n_eval: int = 2000,
+    *,
+    seed: int = 0,
+    root: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    download: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(images, labels, train_idx, eval_idx)`` of the verified test split, ready for training:
+    ``float32`` pixels in ``[0, 1]`` ``(N, 28, 28)``, ``int32`` labels, and
+    :func:`mnist_split` ``(labels, n_train, n_eval, seed=seed)``. ``root``, ``cache_dir`` and
+    ``download`` as for :func:`load_mnist`."""
+    data = load_mnist("test", root, cache_dir=cache_dir, download=download)
+    train_idx, eval_idx = mnist_split(data.labels, n_train, n_eval, seed=seed)
+    images = data.images.astype(np.float32) / 255.0
+    return images, data.labels.astype(np.int32), train_idx, eval_idx

@@ -44,7 +44,7 @@ import numpy as np
 from qnnlab.circuits.paulis import as_observable
 from qnnlab.circuits.state_prep import state_prep_angles
 from qnnlab.data.images import extract_patches, n_encoding_qubits
-from qnnlab.data.mnist import load_mnist, mnist_split
+from qnnlab.data.mnist import load_mnist_split
 from qnnlab.engines import make_engine
 from qnnlab.experiments.classification import cache_arg, call_task, open_run, run_tasks
 from qnnlab.experiments.registry import ExperimentConfig, ExperimentRun, check_numbers
@@ -125,10 +125,10 @@ class QuCNNForwardConfig(ExperimentConfig):
 # --------------------------------------------------------------------------------- data
 def _load(settings: dict, cache: str | None):
     """``(images float32 in [0, 1] (N, 1, 28, 28), labels, train_idx, eval_idx)``."""
-    data = load_mnist(root=settings["mnist_dir"], cache_dir=cache, download=True)
-    train_idx, eval_idx = mnist_split(data.labels, *SPLIT, seed=settings["seed"])
-    images = (data.images.astype(np.float32) / 255.0)[:, None]
-    return images, data.labels.astype(np.int32), train_idx, eval_idx
+    images, labels, train_idx, eval_idx = load_mnist_split(
+        *SPLIT, seed=settings["seed"], root=settings["mnist_dir"], cache_dir=cache, download=True
+    )
+    return images[:, None], labels, train_idx, eval_idx
 
 
 def training_indices(train_idx: np.ndarray, n_train: int, seed: int) -> np.ndarray:

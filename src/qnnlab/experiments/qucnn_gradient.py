@@ -91,7 +91,7 @@ import numpy as np
 
 from qnnlab.circuits.paulis import as_observable
 from qnnlab.data.images import n_encoding_qubits
-from qnnlab.data.mnist import load_mnist, mnist_split
+from qnnlab.data.mnist import load_mnist_split
 from qnnlab.engines import make_engine
 from qnnlab.engines.gradients import shift_table, shifted_evaluations
 from qnnlab.engines.shots import term_expvals_fn
@@ -184,10 +184,11 @@ def _mnist_windows_and_g(theta, images, labels, head_w, spec: ConvNetSpec):
 
 def _mnist_images(cfg: QuCNNGradientConfig, cache: str | None):
     """The ``n_images`` test images (as ``qucnn-forward`` draws them) in ``[0, 1]`` and labels."""
-    data = load_mnist(root=cfg.mnist_dir, cache_dir=cache, download=True)
-    _, eval_idx = mnist_split(data.labels, *SPLIT, seed=cfg.seed)
+    images, labels, _, eval_idx = load_mnist_split(
+        *SPLIT, seed=cfg.seed, root=cfg.mnist_dir, cache_dir=cache, download=True
+    )
     picked = test_image_indices(eval_idx, cfg.n_images, cfg.seed)
-    return picked, data.images[picked].astype(np.float32)[:, None] / 255.0, data.labels[picked]
+    return picked, images[picked][:, None], labels[picked]
 
 
 def count_windows(cfg: QuCNNGradientConfig, cache: str | None) -> int:

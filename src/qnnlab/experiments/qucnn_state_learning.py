@@ -175,22 +175,25 @@ def haar_real_unit_vector(seed: int, index: int, dim: int = 2**N_QUBITS) -> np.n
 def learned_filters(settings: dict, cache_dir: str | None) -> tuple[np.ndarray, dict]:
     """Train ``ConvNetSpec(conv="classical-relu", n_filters=4)`` briefly on MNIST and return its
     filters as unit vectors ``(4, 16)`` (float64) and a summary of the training."""
-    from qnnlab.data.mnist import load_mnist, mnist_split
+    from qnnlab.data.mnist import load_mnist_split
     from qnnlab.training.conv_net import ConvNetSpec, train_convnet
 
-    data = load_mnist("test", root=settings["mnist_dir"], cache_dir=cache_dir, download=True)
-    train, held_out = mnist_split(
-        data.labels, settings["classical_train"], settings["classical_eval"], seed=settings["seed"]
+    images, labels, train, held_out = load_mnist_split(
+        settings["classical_train"],
+        settings["classical_eval"],
+        seed=settings["seed"],
+        root=settings["mnist_dir"],
+        cache_dir=cache_dir,
+        download=True,
     )
-    images = data.images.astype(np.float32) / 255.0
     spec = ConvNetSpec(conv="classical-relu", n_filters=CLASSICAL_FILTERS, kernel_size=KERNEL)
     start = time.perf_counter()
     result = train_convnet(
         spec,
         images[train],
-        data.labels[train],
+        labels[train],
         images[held_out],
-        data.labels[held_out],
+        labels[held_out],
         epochs=settings["classical_epochs"],
         learning_rate=settings["classical_learning_rate"],
         seed=settings["seed"],

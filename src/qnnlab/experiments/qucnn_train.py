@@ -73,7 +73,7 @@ import numpy as np
 from qnnlab.analysis.fits import fit_scaling, weighted_line_fit
 from qnnlab.circuits.haar import haar_states
 from qnnlab.data.images import amplitude_encode, extract_patches, n_encoding_qubits
-from qnnlab.data.mnist import load_mnist, mnist_split
+from qnnlab.data.mnist import load_mnist_split
 from qnnlab.experiments.classification import cache_arg, call_task, mean_std, open_run, run_tasks
 from qnnlab.experiments.registry import ExperimentConfig, ExperimentRun, check_numbers
 from qnnlab.models.qucnn import filter_states
@@ -230,10 +230,9 @@ class QuCNNTrainConfig(ExperimentConfig):
 def mnist_arrays(mnist_dir, cache_dir, n_train: int, n_eval: int, split_seed: int):
     """``(x_train, y_train, x_eval, y_eval)``: float32 images in ``[0, 1]`` ``(N, 28, 28)`` and
     int32 labels of the stratified split of the MNIST test split."""
-    data = load_mnist("test", mnist_dir, cache_dir=cache_dir, download=True)
-    train, held = mnist_split(data.labels, n_train, n_eval, seed=split_seed)
-    images = data.images.astype(np.float32) / 255.0
-    labels = data.labels.astype(np.int32)
+    images, labels, train, held = load_mnist_split(
+        n_train, n_eval, seed=split_seed, root=mnist_dir, cache_dir=cache_dir, download=True
+    )
     return images[train], labels[train], images[held], labels[held]
 
 
