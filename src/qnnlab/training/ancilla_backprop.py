@@ -97,6 +97,20 @@ def _per_patch_jacobian(engine, observable, shots):
     return jax.jit(jax.vmap(lambda t, x, k: jac(t, x, k)[0]))
 
 
+def _run_per_patch(program, thetas, batch, shots, seed):
+    """``program`` on every patch; with shots each patch gets its own key split from ``seed``."""
+    if shots is None:
+        return program(thetas, batch)
+    return program(thetas, batch, jax.random.split(as_key(seed), batch.shape[0]))
+
+
+def _check_theta(theta, n_theta: int) -> np.ndarray:
+    theta = np.asarray(theta, np.float64)
+    if theta.shape != (n_theta,):
+        raise InputError(f"theta has shape {theta.shape}; expected ({n_theta},).")
+    return theta
+
+
 @functools.lru_cache(maxsize=32)
 def _ancilla_program(n_qubits: int, layers: int, engine: str, dtype: str, shots):
     eng = make_engine(ancilla_backprop_circuit(n_qubits, layers=layers), engine, dtype=dtype)
@@ -138,9 +152,7 @@ def ancilla_gradient(
     shots = None if shots is None else check_shots(shots)
     eng, program = _ancilla_program(n_qubits, layers, engine, dtype, shots)
     n_theta = n_filter_params(n_qubits, layers)
-    theta = np.asarray(theta, np.float64)
-    if theta.shape != (n_theta,):
-        raise InputError(f"theta has shape {theta.shape}; expected ({n_theta},).")
+    theta = _check_theta(theta, n_theta)
     batch = _check_inputs(eng, inputs, n_qubits)
     g = np.asarray(g)
     if g.shape != (batch.shape[0],):
@@ -150,10 +162,7 @@ def ancilla_gradient(
         np.concatenate([np.broadcast_to(theta, (len(phi), n_theta)), phi[:, None]], axis=1),
         eng.real_dtype,
     )
-    if shots is None:
-        per_patch = program(thetas, batch)
-    else:
-        per_patch = program(thetas, batch, jax.random.split(as_key(seed), len(phi)))
+    per_patch = _run_per_patch(program, thetas, batch, shots, seed)
     return s * jnp.sum(per_patch[:, :n_theta], axis=0)
 
 
@@ -175,14 +184,9 @@ def postprocessed_gradient(
     eng, program = _postprocessed_program(n_qubits, layers, engine, dtype, shots)
     n_theta = n_filter_params(n_qubits, layers)
     batch = _check_inputs(eng, inputs, n_qubits)
-    theta = jnp.asarray(np.asarray(theta, np.float64), eng.real_dtype)
-    if theta.shape != (n_theta,):
-        raise InputError(f"theta has shape {theta.shape}; expected ({n_theta},).")
+    theta = jnp.asarray(_check_theta(theta, n_theta), eng.real_dtype)
     thetas = jnp.broadcast_to(theta, (batch.shape[0], n_theta))
-    if shots is None:
-        per_patch = program(thetas, batch)
-    else:
-        per_patch = program(thetas, batch, jax.random.split(as_key(seed), batch.shape[0]))
+    per_patch = _run_per_patch(program, thetas, batch, shots, seed)
     return jnp.tensordot(jnp.asarray(g, per_patch.dtype), per_patch, axes=1)
 
 
